@@ -89,12 +89,32 @@ class TeacherConfig(_Section):
     tokens_per_minute: float | None = Field(None, gt=0)
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(5, ge=0)
+    """Retries per request after the first attempt (the SDK's own retries are off)."""
+    retry_backoff_s: float = Field(1.0, gt=0)
+    """First back-off delay; it doubles per attempt (with jitter) up to retry_backoff_max_s."""
+    retry_backoff_max_s: float = Field(60.0, gt=0)
     n_per_request: Literal["auto", "yes", "no"] = "auto"
     """Ask for K samples with n=K in one request ('auto' detects whether the server obeys)."""
     seed: int | None = 0
+    """Sampling seed (request i of a prompt sends seed + its first sample index); replay subsets."""
     price_prompt_per_mtok: float = Field(0.5, ge=0)
+    """USD per million prompt tokens (openai backend; local and replay cost nothing)."""
     price_completion_per_mtok: float = Field(1.5, ge=0)
     local_batch_size: int = Field(8, ge=1)
+    local_model: str = "smollm2-135m"
+    """Local backend: a Hugging Face model directory, or the offline alias smollm2-135m."""
+    cache_path: str | None = None
+    """SQLite request cache; default: <run_dir>/teacher/cache.sqlite. Share it across runs
+    to reuse (and never pay twice for) identical requests."""
+
+    @model_validator(mode="after")
+    def _check(self) -> TeacherConfig:
+        if self.retry_backoff_max_s < self.retry_backoff_s:
+            raise ValueError(
+                f"teacher.retry_backoff_max_s ({self.retry_backoff_max_s}) is below "
+                f"teacher.retry_backoff_s ({self.retry_backoff_s})"
+            )
+        return self
 
 
 class FilterConfig(_Section):

@@ -1,0 +1,251 @@
+"""One micro-batch's loss for each method (method.md §2, §4).
+
+Every method shares the label term; they differ in the rationale terms:
+
+- ``ft``: L = L_pred
+- ``single_task``: L = CE(rationale + label | input), one output
+- ``dss``: L = α·L_pred + (1 − α)·CE(one teacher rationale)
+- ``qcrd``: L = α1·L_pred + α2·L_cl + α3·0.9^it·L_D
+
+QCRD scores every candidate rationale without gradient first (length-sorted batches) and
+recomputes the NLL with gradient for the selected positive and negative only, so a row with
+five positives costs five cheap forwards and one forward+backward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from qcrd.config import QcrdConfig, TrainConfig
+from qcrd.losses.contrastive import (
+    NO_CANDIDATE,
+    averaged_contrastive_loss,
+    contrastive_loss,
+    dss_loss,
+    judge_loss,
+    judge_weight,
+    multitask_loss,
+    select_indices,
+)
+from qcrd.models.judge import Judge
+from qcrd.models.student import Student
+from qcrd.tasks.base import EXPLAIN_PREFIX, PREDICT_PREFIX
+from qcrd.training.items import TrainItem, single_task_target
+
+
+@dataclass
+class StepResult:
+    loss: Tensor
+    """The scalar to backpropagate."""
+    terms: dict[str, float]
+    """Every loss term's value, for the log."""
+
+
+def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    return (values * mask).sum() / mask.sum().clamp_min(1)
+
+
+def label_loss(student: Student, items: list[TrainItem]) -> Tensor:
+    inputs = [PREDICT_PREFIX + it.example.input for it in items]
+    return student.nll(inputs, [it.example.label for it in items]).mean()
+
+
+def baseline_step(student: Student, items: list[TrainItem], cfg: TrainConfig) -> StepResult:
+    """ft, single_task and dss."""
+    if cfg.method == "ft":
+        l_pred = label_loss(student, items)
+        return StepResult(l_pred, {"loss": l_pred.item(), "pred": l_pred.item()})
+    if cfg.method == "single_task":
+        inputs = [PREDICT_PREFIX + it.example.input for it in items]
+        targets = [
+            single_task_target(it.positives[0] if it.positives else None, it.example.label)
+            for it in items
+        ]
+        loss = student.nll(inputs, targets).mean()
+        return StepResult(loss, {"loss": loss.item(), "pred": loss.item()})
+    # dss: rows without a teacher rationale learn the label only.
+    l_pred = label_loss(student, items)
+    has = [i for i, it in enumerate(items) if it.positives]
+    if has:
+        l_rat = student.nll(
+            [EXPLAIN_PREFIX + items[i].example.input for i in has],
+            [items[i].positives[0] for i in has],
+        ).mean()
+    else:
+        l_rat = torch.zeros((), device=l_pred.device)
+    loss = dss_loss(l_pred, l_rat, cfg.alpha)
+    return StepResult(loss, {"loss": loss.item(), "pred": l_pred.item(), "rationale": l_rat.item()})
+
+
+@torch.no_grad()
+def score_candidates(
+    student: Student, inputs: list[str], candidates: list[list[str]], batch_size: int
+) -> tuple[Tensor, Tensor]:
+    """NLL of every (input, candidate) pair without gradient, batched by length.
+
+    Rows with a single candidate are not scored (their selection is trivial) and get 0.
+
+    Returns:
+        nll: (B, P) float32; mask: (B, P) bool, True where a candidate exists.
+    """
+    width = max((len(c) for c in candidates), default=0)
+    nll = torch.zeros(len(candidates), max(width, 1))
+    mask = torch.zeros(len(candidates), max(width, 1), dtype=torch.bool)
+    pairs = []
+    for b, cands in enumerate(candidates):
+        mask[b, : len(cands)] = True
+        if len(cands) > 1:
+            pairs.extend((b, k, inputs[b], c) for k, c in enumerate(cands))
+    pairs.sort(key=lambda p: len(p[2]) + len(p[3]))
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        values = student.nll([p[2] for p in chunk], [p[3] for p in chunk]).float().cpu()
+        for (b, k, _, _), v in zip(chunk, values, strict=True):
+            nll[b, k] = v
+    return nll, mask
+
+
+def negatives_for(item: TrainItem, student_negative: str | None, source: str) -> list[str]:
+    own = [student_negative] if student_negative else []
+    if source in ("student", "fixed"):
+        return own
+    if source == "teacher":
+        return list(item.teacher_negatives)
+    return own + list(item.teacher_negatives)
+
+
+def _selected_nll(
+    student: Student, inputs: list[str], chosen: list[str | None], device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """With-gradient NLL of each row's chosen rationale (0 where none): (B,), has (B,) bool."""
+    rows = [b for b, c in enumerate(chosen) if c is not None]
+    nll = torch.zeros(len(chosen), device=device)
+    if rows:
+        values = student.nll([inputs[b] for b in rows], [chosen[b] for b in rows])  # type: ignore[misc]
+        nll = nll.index_put((torch.tensor(rows, device=device),), values.float())
+    has = torch.zeros(len(chosen), dtype=torch.bool, device=device)
+    has[rows] = True
+    return nll, has
+
+
+def _judge_logits(
+    judge: Judge, inputs: list[str], chosen: list[str | None], device: torch.device
+) -> Tensor:
+    """Judge logits of the chosen rationales, with gradient (NaN-free 0 where none): (B,)."""
+    rows = [b for b, c in enumerate(chosen) if c is not None]
+    out = torch.zeros(len(chosen), device=device)
+    if rows:
+        logits = judge.logits([inputs[b] for b in rows], [chosen[b] for b in rows])  # type: ignore[misc]
+        out = out.index_put((torch.tensor(rows, device=device),), logits.to(device))
+    return out
+
+
+def qcrd_step(
+    student: Student,
+    judge: Judge | None,
+    items: list[TrainItem],
+    student_negatives: dict[str, str],
+    cfg: QcrdConfig,
+    iteration: int,
+    generator: torch.Generator,
+    score_batch_size: int,
+) -> StepResult:
+    """The QCRD loss of one micro-batch (MinMax and the other schemes of method.md §2)."""
+    l_pred = label_loss(student, items)
+    device = l_pred.device
+    raw_inputs = [it.example.input for it in items]
+    explain = [EXPLAIN_PREFIX + x for x in raw_inputs]
+    positives = [list(it.positives) for it in items]
+    negatives = [
+        negatives_for(it, student_negatives.get(it.example.id), cfg.negative_source)
+        if cfg.negatives
+        else []
+        for it in items
+    ]
+    use_judge = cfg.quality_judge and judge is not None
+
+    if cfg.scheme in ("mean", "wmean"):
+        l_cl, l_d = _averaged(student, judge if use_judge else None, explain, raw_inputs,
+                              positives, negatives, cfg, device)
+    else:
+        pos_nll, pos_mask = score_candidates(student, explain, positives, score_batch_size)
+        neg_nll, neg_mask = score_candidates(student, explain, negatives, score_batch_size)
+        pos_idx = select_indices(pos_nll, pos_mask, cfg.scheme, "positive", generator).tolist()
+        neg_idx = select_indices(neg_nll, neg_mask, cfg.scheme, "negative", generator).tolist()
+        chosen_pos = [c[i] if i != NO_CANDIDATE else None for c, i in zip(positives, pos_idx, strict=True)]
+        chosen_neg = [c[i] if i != NO_CANDIDATE else None for c, i in zip(negatives, neg_idx, strict=True)]
+        nll_pos, has_pos = _selected_nll(student, explain, chosen_pos, device)
+        nll_neg, has_neg = _selected_nll(student, explain, chosen_neg, device)
+        s_pos = s_neg = None
+        l_d = torch.zeros((), device=device)
+        if use_judge:
+            assert judge is not None
+            logit_pos = _judge_logits(judge, raw_inputs, chosen_pos, device)
+            logit_neg = _judge_logits(judge, raw_inputs, chosen_neg, device)
+            s_pos, s_neg = torch.sigmoid(logit_pos), torch.sigmoid(logit_neg)
+            if has_pos.any() and has_neg.any():
+                l_d = judge_loss(logit_pos[has_pos], logit_neg[has_neg])
+        l_cl = contrastive_loss(
+            nll_pos, s_pos, has_pos, nll_neg, s_neg, has_neg, beta=cfg.beta, delta=cfg.delta
+        )
+    a3 = judge_weight(cfg.alpha_judge, cfg.alpha_judge_decay, iteration) if use_judge else 0.0
+    loss = multitask_loss(l_pred, l_cl, l_d, cfg.alpha_pred, cfg.alpha_cl, a3)
+    return StepResult(
+        loss,
+        {"loss": loss.item(), "pred": l_pred.item(), "cl": l_cl.item(), "judge": l_d.item(),
+         "alpha_judge": a3},
+    )
+
+
+def _flatten(inputs: list[str], cands: list[list[str]]) -> tuple[list[str], list[str], Tensor]:
+    width = max((len(c) for c in cands), default=0)
+    mask = torch.zeros(len(cands), max(width, 1), dtype=torch.bool)
+    xs, ys = [], []
+    for b, c in enumerate(cands):
+        mask[b, : len(c)] = True
+        xs.extend([inputs[b]] * len(c))
+        ys.extend(c)
+    return xs, ys, mask
+
+
+def _unflatten(values: Tensor, mask: Tensor) -> Tensor:
+    out = torch.zeros(mask.shape, device=values.device, dtype=values.dtype)
+    return out.masked_scatter(mask.to(values.device), values) if values.numel() else out
+
+
+def _averaged(
+    student: Student,
+    judge: Judge | None,
+    explain: list[str],
+    raw_inputs: list[str],
+    positives: list[list[str]],
+    negatives: list[list[str]],
+    cfg: QcrdConfig,
+    device: torch.device,
+) -> tuple[Tensor, Tensor]:
+    """Mean / W-mean: every candidate carries gradient (the ablation's costlier schemes)."""
+    matrices = []
+    logits = []
+    for cands in (positives, negatives):
+        xs, ys, mask = _flatten(explain, cands)
+        nll = student.nll(xs, ys).float() if ys else torch.zeros(0, device=device)
+        matrices.append((_unflatten(nll, mask), mask.to(device)))
+        if judge is not None and ys:
+            rx, _, _ = _flatten(raw_inputs, cands)
+            logits.append(_unflatten(judge.logits(rx, ys).to(device), mask))
+        else:
+            logits.append(None)
+    (pos_nll, pos_mask), (neg_nll, neg_mask) = matrices
+    s_pos = torch.sigmoid(logits[0]) if logits[0] is not None else None
+    s_neg = torch.sigmoid(logits[1]) if logits[1] is not None else None
+    l_cl = averaged_contrastive_loss(
+        pos_nll, s_pos, pos_mask, neg_nll, s_neg, neg_mask,
+        scheme=cfg.scheme, beta=cfg.beta, delta=cfg.delta,  # type: ignore[arg-type]
+    )
+    l_d = torch.zeros((), device=device)
+    if logits[0] is not None and logits[1] is not None:
+        l_d = judge_loss(logits[0][pos_mask], logits[1][neg_mask])
+    return l_cl, l_d
