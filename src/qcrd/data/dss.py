@@ -23,18 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from qcrd.config import DataConfig
-from qcrd.data.jsonl import (
-    DataError,
-    build_example,
-    data_root,
-    read_json_array,
-    read_json_lines,
-    text_field,
-)
+from qcrd.data.hub import example_from_row
+from qcrd.data.jsonl import DataError, data_root, read_json_array, read_json_lines
 from qcrd.data.records import BadRows, Example, LoadedData, Rationale, RationaleSet
 from qcrd.tasks import Task, get_task
-from qcrd.tasks import cqa as cqa_task
-from qcrd.tasks import nli as nli_task
 
 DSS_FOLDER = "distilling-step-by-step"
 SOURCE_TAG = "dss:palm-540b"
@@ -52,7 +44,7 @@ def clean_completion(text: str, marker: str) -> str:
     head = text.split(marker, 1)[0]
     for size in range(len(marker) - 1, 0, -1):
         if head.endswith(marker[:size]):
-            head = head[: -size]
+            head = head[:-size]
             break
     return head.strip()
 
@@ -85,55 +77,10 @@ def read_palm_completions(llm_dir: Path, split: str, block: int) -> list[Any]:
     return completions
 
 
-def _row_example(
-    task: Task, split: str, index: int, row: dict[str, Any], bad: BadRows, where: str
-) -> Example | None:
-    """One Example from a DSS row of any task, or ``None`` (reason counted)."""
-    if task.name == "svamp":
-        example_id: str | None = f"{split}-{index}"
-        task_input = text_field(row, "input", bad, where)
-        choices: tuple[str, ...] = ()
-        raw_label = row.get("label")
-    elif task.name == "cqa":
-        example_id = text_field(row, "id", bad, where)
-        question = text_field(row, "question", bad, where)
-        raw_choices = row.get("choices")
-        if not (
-            isinstance(raw_choices, list)
-            and 2 <= len(raw_choices) <= len(cqa_task.LETTERS)
-            and all(isinstance(c, str) and c.strip() for c in raw_choices)
-        ):
-            bad.add("malformed choices", where)
-            return None
-        choices = tuple(c.strip() for c in raw_choices)
-        task_input = None if question is None else cqa_task.render_input(question, choices)
-        raw_label = row.get("answer")
-    else:
-        example_id = text_field(row, "uid", bad, where)
-        premise = text_field(row, "premise", bad, where)
-        hypothesis = text_field(row, "hypothesis", bad, where)
-        task_input = None
-        if premise is not None and hypothesis is not None:
-            task_input = nli_task.render_input(premise, hypothesis)
-        choices = ()
-        raw_label = row.get("label")
-    if example_id is None or task_input is None:
-        return None
-    return build_example(
-        task,
-        example_id=example_id,
-        task_input=task_input,
-        raw_label=raw_label,
-        choices=choices,
-        bad=bad,
-        where=where,
-    )
-
-
 def _split_examples(task: Task, path: Path, split: str, bad: BadRows) -> list[Example | None]:
     """Examples aligned with the file's rows (``None`` where a row was bad)."""
     return [
-        None if row is None else _row_example(task, split, i, row, bad, f"{path}:row {i}")
+        None if row is None else example_from_row(task, row, split, i, bad, f"{path}:row {i}")
         for i, row in enumerate(read_json_lines(path, bad))
     ]
 

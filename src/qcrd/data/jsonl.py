@@ -131,12 +131,19 @@ def build_example(
     return Example(id=example_id, input=task_input, label=canonical, choices=choices)
 
 
-def rationale_texts(value: Any) -> list[str] | None:
-    """A rationales field as a list of non-empty strings (one string is a list of one)."""
+def rationale_texts(value: Any, bad: BadRows, where: str) -> list[str] | None:
+    """A rationales field as a list of non-empty strings (one string is a list of one).
+
+    Empty items are counted and dropped; a field of another shape gives ``None``, counted.
+    """
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
+        bad.add("rationale skipped: not a string or list of strings", where)
         return None
-    return [t.strip() for t in items if t.strip()]
+    texts = [t.strip() for t in items if t.strip()]
+    for _ in range(len(items) - len(texts)):
+        bad.add("rationale skipped: empty", where)
+    return texts
 
 
 def _resolve(name: str, cfg: DataConfig) -> Path:
@@ -180,12 +187,8 @@ def _split_rows(
             continue
         examples.append(example)
         if split == "train" and spec.rationales_field and spec.rationales_field in row:
-            texts = rationale_texts(row[spec.rationales_field])
-            if texts is None:
-                bad.add("rationale skipped: not a string or list of strings", where)
-            elif not texts:
-                bad.add("rationale skipped: empty", where)
-            else:
+            texts = rationale_texts(row[spec.rationales_field], bad, where)
+            if texts:
                 source = f"{JSONL_SOURCE_TAG}:{path.name}"
                 rationales = tuple(Rationale(t, source) for t in texts)
                 rationale_sets.append(RationaleSet(example.id, rationales))

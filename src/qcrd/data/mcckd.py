@@ -9,8 +9,8 @@ MCC-KD labels are plain numbers, but our SVAMP label is the equation. Every ques
 joined to ``distilling-step-by-step/svamp/SVAMP.json`` on the whitespace-collapsed,
 lower-cased ``Body + " " + Question``; the Example takes SVAMP's id (``chal-17``), its
 equation, and its input rendered as the Distilling step-by-step files do (``Body\\nQuestion``,
-whereas the teacher saw ``Body Question``). An unjoined question, or one whose MCC-KD label
-disagrees with the equation's value, is a bad row.
+whereas the teacher saw ``Body Question``). An unjoined question is a bad row; an MCC-KD label
+that disagrees with the equation's value is noted (the equation stays the gold label).
 
 The ten rationales keep their file order, which puts correct ones first: the teacher's replay
 backend draws the seeded subset of K, never the loader.
@@ -39,6 +39,7 @@ MCCKD_FOLDER = Path("MCC-KD/data/SVAMP")
 SVAMP_JSON = Path("distilling-step-by-step/svamp/SVAMP.json")
 SOURCE_TAG = "mcckd:gpt-3.5-turbo"
 SPLIT_FILES = {"train": "train.json", "valid": "dev.json", "test": "test.json"}
+_SVAMP_FIELDS = ("ID", "Body", "Question", "Equation")
 
 
 class SvampProblem(NamedTuple):
@@ -58,25 +59,19 @@ def read_svamp_problems(path: Path, bad: BadRows) -> dict[str, SvampProblem]:
     problems: dict[str, SvampProblem] = {}
     for index, row in enumerate(read_json_array(path)):
         where = f"{path}[{index}]"
-        fields = [row.get(k) if isinstance(row, dict) else None for k in _SVAMP_FIELDS]
-        if not all(isinstance(v, str) and v.strip() for v in fields):
+        raw = [row.get(k) if isinstance(row, dict) else None for k in _SVAMP_FIELDS]
+        fields = [v.strip() for v in raw if isinstance(v, str) and v.strip()]
+        if len(fields) != len(_SVAMP_FIELDS):
             bad.add("SVAMP.json entry malformed", where)
             continue
-        problem = SvampProblem(*(v.strip() for v in fields))
+        problem = SvampProblem(*fields)
         problems[join_key(f"{problem.body} {problem.question}")] = problem
     return problems
 
 
-_SVAMP_FIELDS = ("ID", "Body", "Question", "Equation")
-
-
-def _join_row(
-    task: SvampTask,
-    row: Any,
-    problems: dict[str, SvampProblem],
-    bad: BadRows,
-    where: str,
-) -> Example | None:
+def _find_problem(
+    row: Any, problems: dict[str, SvampProblem], bad: BadRows, where: str
+) -> SvampProblem | None:
     if not isinstance(row, dict):
         bad.add("not a JSON object", where)
         return None
@@ -86,8 +81,13 @@ def _join_row(
     problem = problems.get(join_key(instruction))
     if problem is None:
         bad.add("question not in SVAMP.json", where)
-        return None
-    example = build_example(
+    return problem
+
+
+def _joined_example(
+    task: SvampTask, problem: SvampProblem, bad: BadRows, where: str
+) -> Example | None:
+    return build_example(
         task,
         example_id=problem.id,
         task_input=render_input(problem.body, problem.question),
@@ -96,18 +96,19 @@ def _join_row(
         bad=bad,
         where=f"{where} ({problem.id})",
     )
-    if example is None:
-        return None
-    # The join is on text alone; the label is an independent check that it found the problem.
+
+
+def _label_disagrees(task: SvampTask, row: dict[str, Any], example: Example) -> bool:
+    """Whether MCC-KD's numeric label differs from the value of SVAMP's equation.
+
+    It happens once (chal-680: SVAMP.json's own Answer field, which MCC-KD copied, says 1;
+    the equation says 5). The equation is the gold label, so the row is kept and noted.
+    """
     label = label_text(row.get("label"))
     try:
-        agrees = label is not None and task.label_answer(label) == task.label_answer(problem.equation)
+        return label is None or task.label_answer(label) != task.label_answer(example.label)
     except ValueError:
-        agrees = False
-    if not agrees:
-        bad.add("label disagrees with SVAMP.json", where)
-        return None
-    return example
+        return True
 
 
 def load_mcckd(cfg: DataConfig) -> LoadedData:
@@ -131,7 +132,8 @@ def load_mcckd(cfg: DataConfig) -> LoadedData:
     splits: dict[str, list[Example]] = {}
     rationale_sets: list[RationaleSet] = []
     seen: set[str] = set()
-    rows_total = 0
+    rows_total = joined = 0
+    disagreeing: list[str] = []
     for split, name in SPLIT_FILES.items():
         path = root / MCCKD_FOLDER / name
         rows = read_json_array(path)
@@ -139,7 +141,11 @@ def load_mcckd(cfg: DataConfig) -> LoadedData:
         splits[split] = []
         for index, row in enumerate(rows):
             where = f"{path}[{index}]"
-            example = _join_row(task, row, problems, bad, where)
+            problem = _find_problem(row, problems, bad, where)
+            if problem is None:
+                continue
+            joined += 1
+            example = _joined_example(task, problem, bad, where)
             if example is None:
                 continue
             if example.id in seen:
@@ -147,18 +153,23 @@ def load_mcckd(cfg: DataConfig) -> LoadedData:
                 continue
             seen.add(example.id)
             splits[split].append(example)
+            if _label_disagrees(task, row, example):
+                disagreeing.append(example.id)
             if split == "train":
-                texts = rationale_texts(row.get("output"))
+                texts = rationale_texts(row.get("output"), bad, where)
                 if not texts:
-                    bad.add("rationale skipped: missing or empty", where)
                     continue
                 rationales = tuple(Rationale(t, SOURCE_TAG) for t in texts)
                 rationale_sets.append(RationaleSet(example.id, rationales))
-    joined = len(seen)
     notes = [
         f"mcckd: joined {joined}/{rows_total} questions to {SVAMP_JSON} "
-        f"({joined / max(rows_total, 1):.1%}); split train/dev/test kept as train/valid/test"
+        f"({joined / max(rows_total, 1):.1%}); MCC-KD's train/dev/test kept as train/valid/test"
     ]
+    if disagreeing:
+        notes.append(
+            f"mcckd: {len(disagreeing)} MCC-KD label(s) disagree with the SVAMP equation's "
+            f"value ({', '.join(disagreeing[:5])}); the equation is the gold label"
+        )
     return LoadedData(
         train=splits["train"],
         valid=splits["valid"],

@@ -279,9 +279,9 @@ def judge_loss(logits_pos: Tensor, logits_neg: Tensor) -> Tensor:
     logits = torch.cat([logits_pos.reshape(-1), logits_neg.reshape(-1)]).float()  # (N,)
     if logits.numel() == 0:
         return logits.sum()
-    targets = torch.cat(
-        [torch.ones(logits_pos.numel()), torch.zeros(logits_neg.numel())]
-    ).to(logits.device)  # (N,)
+    targets = torch.cat([torch.ones(logits_pos.numel()), torch.zeros(logits_neg.numel())]).to(
+        logits.device
+    )  # (N,)
     return F.binary_cross_entropy_with_logits(logits, targets)
 
 

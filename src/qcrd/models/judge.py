@@ -36,14 +36,17 @@ from qcrd.config import JudgeConfig
 
 log = logging.getLogger(__name__)
 
-TINY_BERT = BertConfig(
-    hidden_size=64,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=128,
-    max_position_embeddings=512,
-)
-"""The shape of the ``tiny-bert`` test backbone (vocabulary: MiniLM's)."""
+
+def tiny_bert_config(vocab_size: int) -> BertConfig:
+    """The ``tiny-bert`` test backbone: 2 layers, 64 wide (its tokenizer is MiniLM's)."""
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=512,
+    )
 
 
 class Judge(nn.Module):
@@ -181,13 +184,13 @@ def build_judge(cfg: JudgeConfig, seed: int | None = None) -> Judge:
             path = minilm_path()
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             if cfg.backbone == "minilm":
-                encoder: PreTrainedModel = AutoModel.from_pretrained(path, local_files_only=True)
+                bert = BertModel.from_pretrained(path, local_files_only=True)
                 # Max-pooling replaces BERT's [CLS] pooler: drop it so that every parameter
                 # left is trained (loading without it would print an unexpected-keys report).
-                encoder.pooler = None
+                bert.pooler = None
             else:
-                config = BertConfig(**{**TINY_BERT.to_dict(), "vocab_size": len(tokenizer)})
-                encoder = BertModel(config, add_pooling_layer=False)
+                bert = BertModel(tiny_bert_config(len(tokenizer)), add_pooling_layer=False)
+            encoder: PreTrainedModel = bert
         else:
             # A hub id (e.g. google/flan-t5-base) downloads only where the user has hub access.
             tokenizer = AutoTokenizer.from_pretrained(cfg.backbone)

@@ -99,7 +99,10 @@ def augment_negatives(
     """
     kinds = [
         kind
-        for kind, fraction in (("mask", cfg.augment_mask_prob), ("replace", cfg.augment_replace_prob))
+        for kind, fraction in (
+            ("mask", cfg.augment_mask_prob),
+            ("replace", cfg.augment_replace_prob),
+        )
         if fraction > 0.0
     ]
     if count <= 0 or not positives or not kinds:

@@ -27,8 +27,8 @@ import hashlib
 import json
 import sqlite3
 import time
-from contextlib import contextmanager
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType

@@ -111,7 +111,7 @@ def classify(err: BaseException, now: float) -> Verdict | None:
             return Verdict(f"http_{status}", retryable=False, fatal=True)
         retryable = status in (408, 409, 429) or status >= 500
         return Verdict(f"http_{status}", retryable=retryable, retry_after=retry_after)
-    if isinstance(err, openai.APITimeoutError | asyncio.TimeoutError | TimeoutError):
+    if isinstance(err, openai.APITimeoutError | TimeoutError):
         return Verdict("timeout", retryable=True)
     if isinstance(err, openai.APIConnectionError):
         return Verdict("connection", retryable=True)
@@ -203,7 +203,7 @@ class OpenAIBackend:
         self._sleep = sleep
         self._rng = rng or random.Random(cfg.seed)
         self._backoff = Backoff(cfg.retry_backoff_s, cfg.retry_backoff_max_s)
-        self.n_mode: NMode = {"auto": "unknown", "yes": "yes", "no": "no"}[cfg.n_per_request]
+        self.n_mode: NMode = "unknown" if cfg.n_per_request == "auto" else cfg.n_per_request
         self.n_evidence = "configured" if cfg.n_per_request != "auto" else "not yet probed"
         self.retries_by_reason: dict[str, int] = {}
 
@@ -378,9 +378,13 @@ class OpenAIBackend:
             if n > 1 and self.n_mode == "unknown" and verdict.reason == "http_400":
                 raise _NRejected
             if not verdict.retryable or attempt > self.cfg.max_retries:
-                log.warning("giving up on a request after %d attempt(s): %s", attempt, verdict.reason)
+                log.warning(
+                    "giving up on a request after %d attempt(s): %s", attempt, verdict.reason
+                )
                 return _GaveUp(verdict.reason, attempt)
-            self.retries_by_reason[verdict.reason] = self.retries_by_reason.get(verdict.reason, 0) + 1
+            self.retries_by_reason[verdict.reason] = (
+                self.retries_by_reason.get(verdict.reason, 0) + 1
+            )
             delay = self._backoff.delay(attempt, verdict.retry_after, self._rng)
             if verdict.reason == "http_429":
                 self._limiter.pause_for(delay)  # the limit is ours as a whole, not this call's

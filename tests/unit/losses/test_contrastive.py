@@ -134,9 +134,7 @@ def test_contrastive_loss_rows_with_missing_terms():
     s_neg = torch.tensor([0.25, 0.0, 0.0, 0.0], requires_grad=True)
     has_pos = torch.tensor([True, True, False, False])
     has_neg = torch.tensor([True, False, False, True])
-    loss = contrastive_loss(
-        nll_pos, s_pos, has_pos, nll_neg, s_neg, has_neg, beta=0.2, delta=3.0
-    )
+    loss = contrastive_loss(nll_pos, s_pos, has_pos, nll_neg, s_neg, has_neg, beta=0.2, delta=3.0)
     torch.testing.assert_close(loss, torch.tensor(1.05))
     loss.backward()
     assert nll_pos.grad is not None and nll_neg.grad is not None

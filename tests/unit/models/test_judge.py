@@ -34,7 +34,9 @@ def _toy_pairs() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     positives, negatives = [], []
     for a, b in [(3, 4), (12, 5), (7, 9), (20, 6), (15, 15), (8, 2), (31, 4), (9, 11)]:
         question = f"Tom has {a} apples and buys {b} more. How many apples does he have now?"
-        positives.append((question, f"Tom starts with {a} apples and adds {b}, so {a} + {b} = {a + b}."))
+        positives.append(
+            (question, f"Tom starts with {a} apples and adds {b}, so {a} + {b} = {a + b}.")
+        )
         negatives.append((question, "I like the color blue and my cat sleeps on the sofa all day."))
     return positives, negatives
 
@@ -147,23 +149,26 @@ def test_augment_negatives_balances_from_positives():
 
 
 def test_pretraining_separates_a_toy_set():
-    """40 steps at lr 1e-3 on a separable set: the loss falls and positives outscore
+    """10 steps at lr 3e-3 on a separable set: the loss falls and positives outscore
     negatives; the same seed repeats the run; every parameter trains."""
     positives, negatives = _toy_pairs()
-    cfg = TINY.model_copy(update={"pretrain_steps": 40})
+    cfg = TINY.model_copy(update={"pretrain_steps": 10, "lr": 3e-3})
     judge = build_judge(cfg, seed=0)
     before = {n: p.detach().clone() for n, p in judge.named_parameters()}
     losses = pretrain_judge(judge, positives, negatives, cfg, seed=0, progress=False, bf16=False)
-    assert len(losses) == 40
-    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
-    scores = judge.scores(*zip(*positives + negatives, strict=True))  # type: ignore[arg-type]
+    assert len(losses) == 10
+    assert sum(losses[-3:]) / 3 < 0.5 * sum(losses[:3]) / 3
+    pairs = positives + negatives
+    scores = judge.scores([x for x, _ in pairs], [r for _, r in pairs])
     assert scores[:8].min() > scores[8:].max()
     unchanged = [n for n, p in judge.named_parameters() if torch.equal(p, before[n])]
     assert not unchanged
 
     short = cfg.model_copy(update={"pretrain_steps": 3})
     runs = [
-        pretrain_judge(build_judge(short, seed=0), positives, negatives, short, seed=5, progress=False)
+        pretrain_judge(
+            build_judge(short, seed=0), positives, negatives, short, seed=5, progress=False
+        )
         for _ in range(2)
     ]
     assert runs[0] == runs[1]
