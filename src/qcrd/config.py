@@ -10,6 +10,7 @@ of the wrong type are rejected with the key's dotted name; nothing is silently r
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -244,21 +245,31 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus YAML 1.2 floats: PyYAML follows YAML 1.1, which reads
+    ``3e-5`` and ``1.0e5`` as strings (it wants a dot and a signed exponent)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Split ``a.b=value`` and read the value as YAML (so 3e-5 is a float, true a bool)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {text!r} is not of the form section.key=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _read_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as err:
         raise ConfigError(f"{key}: cannot read value {raw!r}: {err}") from err
-    # YAML reads "3e-5" as a string (it wants "3.0e-5"); users mean a number.
-    if isinstance(value, str):
-        try:
-            value = float(value) if any(c in value for c in ".eE") else value
-        except ValueError:
-            pass
     return key.strip(), value
 
 
@@ -268,6 +279,9 @@ def _format_error(err: ValidationError) -> str:
         loc = ".".join(str(p) for p in e["loc"]) or "config"
         if e["type"] == "extra_forbidden":
             lines.append(f"{loc}: unknown key")
+        elif e["type"] == "value_error":
+            # A validator's own message names its keys; the input would be a whole section.
+            lines.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"{loc}: {e['msg']} (got {e.get('input')!r})")
     return "invalid configuration:\n  " + "\n  ".join(lines)
@@ -287,7 +301,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        loaded = yaml.safe_load(path.read_text())
+        loaded = _read_yaml(path.read_text())
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
         tree = loaded or {}

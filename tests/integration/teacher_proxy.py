@@ -161,6 +161,15 @@ class FaultProxy:
             e for e in self.entries if e.completed and twice[e.body_sha] > 1 and e not in again
         ]
 
+    def format_log(self) -> str:
+        """One line per request, for assertion messages."""
+        return "\n".join(
+            f"#{e.number} body={e.body_sha[:8]} n={e.n} seed={e.seed} fault={e.fault} "
+            f"status={e.status} delivered={e.delivered} choices={e.choices} "
+            f"arrived={e.arrived_at:.2f} done={e.done_at}"
+            for e in self.entries
+        )
+
     def faults_seen(self) -> Counter[str]:
         return Counter(e.fault for e in self.entries if e.fault is not None)
 

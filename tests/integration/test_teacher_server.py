@@ -144,7 +144,7 @@ def test_faults_are_retried_recorded_and_nothing_completed_is_asked_twice(
     summary = run_teacher_stage(cfg, tmp_path / "data", out)
 
     assert set(proxy.faults_seen()) >= set(FAULTS), proxy.faults_seen()
-    assert proxy.asked_again() == []
+    assert proxy.asked_again() == [], proxy.format_log()
     # Every obtainable sample is stored; the poisoned prompt's are recorded as failures.
     assert summary["kept"] == 15 and summary["failed_by_reason"] == {"http_503": 3}
     rows = {r["id"]: r["samples"] for r in read_jsonl(out / "samples.jsonl")}
@@ -172,7 +172,7 @@ def test_faults_are_retried_recorded_and_nothing_completed_is_asked_twice(
         18,
         True,
     )
-    assert proxy.asked_again() == []
+    assert proxy.asked_again() == [], proxy.format_log()
 
 
 CHILD = """
@@ -221,7 +221,7 @@ def test_kill_9_then_restart_asks_nothing_twice_and_matches_an_uninterrupted_run
     proxy.release()
 
     subprocess.run(command, env=env, check=True, timeout=600)
-    assert proxy.asked_again() == []
+    assert proxy.asked_again() == [], proxy.format_log()
     after = cache_rows(cache)
     assert all(after[key] == row for key, row in before_restart.items())  # nothing rewritten
 

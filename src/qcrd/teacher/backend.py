@@ -26,13 +26,15 @@ class SamplingParams:
     """The sampling settings that change a teacher's output.
 
     ``seed`` is the base seed: a call whose first sample index is ``i`` sends ``seed + i``,
-    so K separate calls for one prompt do not return K copies of one sample.
+    so K separate calls for one prompt do not return K copies of one sample. ``stop`` comes
+    from the prompt template.
     """
 
     temperature: float
     top_p: float
     max_tokens: int
     seed: int | None
+    stop: tuple[str, ...] = ()
 
     def seed_for(self, first_index: int) -> int | None:
         return None if self.seed is None else self.seed + first_index

@@ -71,6 +71,7 @@ class LocalBackend:
             "top_p": params.top_p,
             "max_tokens": params.max_tokens,
             "seed": params.seed,
+            "stop": list(params.stop),
         }
 
     def estimate_prompt_tokens(self, prompt: str) -> int:
@@ -161,6 +162,9 @@ class LocalBackend:
             if tok.eos_token_id in row:
                 row = row[: row.index(tok.eos_token_id)]
                 finish = "stop"
-            text = tok.decode(row, skip_special_tokens=True).strip()
-            results.append((text, finish, int(n_prompt), len(row)))
+            text = tok.decode(row, skip_special_tokens=True)
+            cuts = [text.find(s) for s in params.stop if s in text]
+            if cuts:  # what a server does with stop sequences (generated past them, though)
+                text, finish = text[: min(cuts)], "stop"
+            results.append((text.strip(), finish, int(n_prompt), len(row)))
         return results

@@ -219,6 +219,7 @@ class OpenAIBackend:
             "top_p": params.top_p,
             "max_tokens": params.max_tokens,
             "seed": params.seed,
+            "stop": list(params.stop),
         }
 
     def estimate_prompt_tokens(self, prompt: str) -> int:
@@ -354,6 +355,8 @@ class OpenAIBackend:
             kwargs["n"] = n
         if seed is not None:
             kwargs["seed"] = seed
+        if params.stop:
+            kwargs["stop"] = list(params.stop)
         cost = self.estimate_prompt_tokens(prompt) + params.max_tokens * n
         attempt = 0
         while True:

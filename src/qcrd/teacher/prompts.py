@@ -2,8 +2,11 @@
 
 A template file starts with metadata lines beginning with ``#``; one of them must be
 ``# version: <v>``. The version is part of every cache key, so editing a template's examples
-without bumping its version would silently mix samples from two prompts: bump it. The body
-that follows is sent as the user message, with ``{input}`` replaced by ``Example.input``.
+without bumping its version would silently mix samples from two prompts: bump it. An optional
+``# stop: ["\nQ:"]`` (a JSON list) gives stop sequences: a few-shot prompt invites a model to
+go on writing invented questions after its answer (SmolLM2 does), whose answer cues would then
+be read instead of the real one. The body that follows is sent as the user message, with
+``{input}`` replaced by ``Example.input``.
 Substitution is a plain string replacement (not ``str.format``), so braces in few-shot
 examples need no escaping.
 """
@@ -11,6 +14,7 @@ examples need no escaping.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -18,6 +22,7 @@ from pathlib import Path
 
 PLACEHOLDER = "{input}"
 _VERSION = re.compile(r"^#\s*version:\s*(\S+)\s*$")
+_STOP = re.compile(r"^#\s*stop:\s*(.+)$")
 
 
 @dataclass(frozen=True)
@@ -28,11 +33,13 @@ class PromptTemplate:
         name: the template's name (the file stem, e.g. ``svamp``).
         version: the version string from the ``# version:`` line.
         body: the text sent to the teacher, holding exactly one ``{input}``.
+        stop: stop sequences sent with every request.
     """
 
     name: str
     version: str
     body: str
+    stop: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -51,13 +58,24 @@ def parse_template(name: str, text: str) -> PromptTemplate:
     if len(versions) != 1:
         raise ValueError(f"prompt template {name!r} needs one '# version: <v>' line in its header")
     version = versions[0]
+    stops: list[str] = []
+    for line in header:
+        if m := _STOP.match(line):
+            try:
+                stops = json.loads(m.group(1))
+            except ValueError:
+                stops = [""]  # rejected just below
+            if not isinstance(stops, list) or not all(isinstance(x, str) and x for x in stops):
+                raise ValueError(
+                    f"prompt template {name!r}: '# stop:' needs a JSON list of strings"
+                )
     body = "\n".join(lines[len(header) :]).strip("\n")
     if body.count(PLACEHOLDER) != 1:
         raise ValueError(
             f"prompt template {name!r} must contain {PLACEHOLDER} exactly once "
             f"(found {body.count(PLACEHOLDER)})"
         )
-    return PromptTemplate(name=name, version=version, body=body)
+    return PromptTemplate(name=name, version=version, body=body, stop=tuple(stops))
 
 
 def available_templates() -> list[str]:

@@ -8,8 +8,9 @@ not hold (failed ones are asked again); stores each response as it arrives; and 
 
 - ``samples.jsonl``: ``{"id", "samples": [{"text", "source"}, ...]}`` per training example, in
   train order, holding only usable samples in sample order (possibly none);
-- ``failures.jsonl``: ``{"id", "sample_index", "status", "reason", "attempts"}`` for every
-  sample that is not usable (``failed``: retried by the next run; ``empty``: final);
+- ``failures.jsonl``: ``{"id", "sample_index", "status", "reason", "attempts",
+  "finish_reason"}`` for every sample that is not usable (``failed``: asked again by the next
+  run; ``empty``: the server answered with blank text, final);
 - ``usage.json``: calls, tokens and cost of this run and of all runs of this cache.
 
 A killed run loses at most the calls in flight; rerunning it asks for nothing already stored.
@@ -57,8 +58,8 @@ def make_backend(cfg: RunConfig, data_dir: Path) -> TeacherBackend:
     return ReplayBackend.from_file(data_dir / "rationales.jsonl")
 
 
-def sampling_params(cfg: TeacherConfig) -> SamplingParams:
-    return SamplingParams(cfg.temperature, cfg.top_p, cfg.max_tokens, cfg.seed)
+def sampling_params(cfg: TeacherConfig, template: PromptTemplate) -> SamplingParams:
+    return SamplingParams(cfg.temperature, cfg.top_p, cfg.max_tokens, cfg.seed, template.stop)
 
 
 def cost_usd(cfg: TeacherConfig, prompt_tokens: int, completion_tokens: int) -> float:
@@ -217,8 +218,22 @@ def _write_outputs(
             if row is not None and row.status == "ok":
                 kept_here.append({"text": row.text, "source": row.source})
                 continue
-            status = row.status if row is not None else "missing"
-            reason = (row.reason or row.finish_reason or "blank_text") if row else "not_returned"
+            if row is None:  # the backend returned nothing for it (should not happen)
+                status, reason, attempts, finish = "missing", "not_returned", 0, None
+            elif row.status == "empty":
+                status, reason, attempts, finish = (
+                    "empty",
+                    "empty_text",
+                    row.attempts,
+                    row.finish_reason,
+                )
+            else:
+                status, reason, attempts, finish = (
+                    "failed",
+                    row.reason or "unknown",
+                    row.attempts,
+                    None,
+                )
             (empty if status == "empty" else failed)[reason] += 1
             failures.append(
                 {
@@ -226,7 +241,8 @@ def _write_outputs(
                     "sample_index": index,
                     "status": status,
                     "reason": reason,
-                    "attempts": row.attempts if row else 0,
+                    "attempts": attempts,
+                    "finish_reason": finish,
                 }
             )
         kept += len(kept_here)
@@ -261,7 +277,7 @@ def run_teacher_stage(
     started = time.monotonic()
     examples = read_examples(data_dir / "train.jsonl")
     template = load_template(tcfg.template or cfg.data.task)
-    params = sampling_params(tcfg)
+    params = sampling_params(tcfg, template)
     backend = make_backend(cfg, data_dir)
     plan = plan_samples(examples, template, backend, params, tcfg.num_samples)
     cache_path = Path(tcfg.cache_path) if tcfg.cache_path else out / CACHE_FILE

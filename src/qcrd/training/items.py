@@ -46,7 +46,13 @@ def build_items(cfg: TrainConfig, data_dir: Path, filter_dir: Path | None) -> li
             positives = tuple(row.get("positives", ()))
         else:
             positives = unfiltered
-        negatives = tuple(row.get("teacher_negatives", ())) if cfg.method == "qcrd" else ()
+        # With ED off the unfiltered first sample is the positive even when the vote made it a
+        # teacher negative: it must not be pulled toward and pushed away at once.
+        negatives = (
+            tuple(r for r in row.get("teacher_negatives", ()) if r not in positives)
+            if cfg.method == "qcrd"
+            else ()
+        )
         items.append(TrainItem(ex, positives, negatives))
     return items
 

@@ -14,6 +14,8 @@ import copy
 import json
 import logging
 import math
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,17 @@ def _all_reduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
             p.grad = torch.zeros_like(p)
         dist.all_reduce(p.grad)
         p.grad.div_(world)
+
+
+def _mean_over_processes(
+    terms: dict[str, float], world: int, device: torch.device
+) -> dict[str, float]:
+    """Each process's loss terms are means over its slice of the batch; the log holds the
+    mean over processes, the whole batch's value (slices differ by at most one example)."""
+    keys = sorted(terms)
+    values = torch.tensor([terms[k] for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(values)
+    return {k: float(v) / world for k, v in zip(keys, values.tolist(), strict=True)}
 
 
 def _validate(
@@ -179,7 +192,8 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
         judge_pretrain_losses = pretrain_judge(judge, pos, neg, cfg.judge, seed=tc.seed)
     log_path = out / "log.jsonl"
     kept = [r for r in _read_log(log_path) if r.get("step", 0) < start] if start else []
-    log_file = log_path.open("w")
+    # One writer: a second process opening the log with "w" would truncate rank 0's lines.
+    log_file = log_path.open("w") if rank == 0 else open(os.devnull, "w")  # noqa: SIM115
     for row in kept:
         log_file.write(json.dumps(row) + "\n")
     if judge_pretrain_losses:
@@ -190,10 +204,12 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
         bar_task = bar.add_task(f"train {tc.method}", total=steps, completed=start, status="")
         for step in range(start, steps):
             iteration = step // q.iteration_steps
+            t_start = time.perf_counter()
             if sample_own and step % q.iteration_steps == 0:
                 plan = sampling_plan(iteration, q.negative_lag, q.iteration_steps, tc.grad_accum,
                                      len(schedule), fixed=q.negative_source == "fixed")
                 _sample_negatives(student, items, schedule, plan, buffer, cfg, precision, rank, world)
+            t_sampled = time.perf_counter()
             terms: dict[str, float] = {}
             for micro in range(tc.grad_accum):
                 m = step * tc.grad_accum + micro
@@ -208,6 +224,7 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
                 for k, v in result.terms.items():
                     terms[k] = terms.get(k, 0.0) + v / tc.grad_accum
             if world > 1:
+                terms = _mean_over_processes(terms, world, device)
                 _all_reduce_grads(params, world)
                 if judge is not None:
                     _all_reduce_grads(list(judge.parameters()), world)
@@ -219,8 +236,11 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
                 torch.nn.utils.clip_grad_norm_(judge.parameters(), tc.max_grad_norm)
                 judge_opt.step()
                 judge_opt.zero_grad(set_to_none=True)
+            # Wall time split, so a user (and benchmarks/) sees what negatives cost.
             row = {"step": step, "iteration": iteration, "lr": scheduler.get_last_lr()[0],
-                   "grad_norm": float(grad_norm), **terms}
+                   "grad_norm": float(grad_norm), **terms,
+                   "sample_seconds": t_sampled - t_start,
+                   "step_seconds": time.perf_counter() - t_sampled}
             done = step + 1
             if done % eval_every == 0 or done == steps:
                 acc = _validate(student, task, valid, cfg, precision, rank, world)

@@ -7,6 +7,7 @@ import pytest
 from qcrd.config import FilterConfig
 from qcrd.data.records import Example
 from qcrd.filtering.consistency import (
+    KeepPolicy,
     can_judge,
     deduplicate,
     filter_example,
@@ -64,8 +65,8 @@ class TestMajorityVote:
         ("4", "4", "4", "gold_and_majority", True),
     ],
 )
-def test_is_kept(key: str, gold: str, vote: str, policy: str, kept: bool) -> None:
-    assert is_kept(key, gold, vote, policy) is kept  # type: ignore[arg-type]
+def test_is_kept(key: str, gold: str, vote: str, policy: KeepPolicy, kept: bool) -> None:
+    assert is_kept(key, gold, vote, policy) is kept
 
 
 def test_can_judge_needs_the_policy_reference() -> None:

@@ -21,6 +21,7 @@ FIELDS = {
     "top_p": 1.0,
     "max_tokens": 256,
     "seed": 0,
+    "stop": ["\nQ:"],
 }
 REQUEST = SampleRequest("ex1", PROMPT, (0, 1, 2))
 
@@ -55,6 +56,7 @@ def test_key_is_stable_and_ignores_field_order() -> None:
         ("max_tokens", 128),
         ("seed", 1),
         ("seed", None),
+        ("stop", []),
     ],
 )
 def test_key_changes_when_any_output_changing_field_changes(name: str, value: object) -> None:

@@ -29,7 +29,7 @@ from qcrd.teacher.openai_backend import (
     resolve_api_key,
 )
 
-PARAMS = SamplingParams(temperature=0.7, top_p=1.0, max_tokens=64, seed=10)
+PARAMS = SamplingParams(temperature=0.7, top_p=1.0, max_tokens=64, seed=10, stop=("\nQ:",))
 
 
 def make(
@@ -74,6 +74,7 @@ def test_auto_detects_a_server_that_obeys_n_and_asks_once_per_prompt() -> None:
     assert backend.n_mode == "yes"
     assert len(client.calls) == 4  # one call per prompt
     assert all(call["n"] == 5 and call["seed"] == 10 for call in client.calls)
+    assert all(call["stop"] == ["\nQ:"] and call["max_tokens"] == 64 for call in client.calls)
     assert len(by_index(responses)) == 20
 
 

@@ -126,8 +126,18 @@ def test_template_needs_a_version_and_one_placeholder() -> None:
     with pytest.raises(ValueError, match="exactly once"):
         parse_template("t", "# version: 1\nQ: {input} {input}")
     template = parse_template("t", "# version: 2b\n\nLiteral {braces} stay.\nQ: {input}\nA:")
-    assert template.version == "2b"
+    assert (template.version, template.stop) == ("2b", ())
     assert template.render("x") == "Literal {braces} stay.\nQ: x\nA:"
+
+
+def test_template_stop_sequences_are_a_json_list() -> None:
+    template = parse_template("t", '# version: 1\n# stop: ["\\nQ:", "###"]\nQ: {input}\nA:')
+    assert template.stop == ("\nQ:", "###")
+    with pytest.raises(ValueError, match="stop"):
+        parse_template("t", "# version: 1\n# stop: \\nQ:\nQ: {input}")
+    assert load_template("svamp").stop == ("\nQ:",) and load_template("esnli").stop == (
+        "\npremise:",
+    )
 
 
 def test_templates_load_by_path_and_list(tmp_path: Path) -> None:
