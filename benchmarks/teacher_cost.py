@@ -3,7 +3,7 @@ asked in one request (``n=K``) versus K separate requests, and the wall time of 
 cached rerun relative to the first run. Runs against SmolLM2-135M-Instruct served by a local
 llama.cpp server (``pip install -e '.[server]'``); nothing leaves the machine.
 
-    .venv/bin/python benchmarks/teacher_cost.py                 # 8 SVAMP questions, K=5
+    .venv/bin/python benchmarks/teacher_cost.py                 # 4 SVAMP questions, K=5
     .venv/bin/python benchmarks/teacher_cost.py --questions 2 --k 3 --max-tokens 16   # tiny
 
 Goals: ratio <= 0.3 at K=5 (the few-shot prompt dominates, so n=K should cost about 1/K),
@@ -60,9 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--questions", type=int, default=8)
+    parser.add_argument("--questions", type=int, default=4)
     parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -84,7 +84,6 @@ def main() -> None:
             sep, sep_s = run(
                 root / "separate", server.base_url, data_dir, n_per_request="no", **common
             )
-            auto, _ = run(root / "auto", server.base_url, data_dir, n_per_request="auto", **common)
 
     per_one = one["prompt_tokens"] / max(1, one["kept"])
     per_sep = sep["prompt_tokens"] / max(1, sep["kept"])
@@ -101,7 +100,6 @@ def main() -> None:
     print(
         f"choices returned per n=K call: {one['kept'] / max(1, one['calls']):.2f} (asked {args.k})"
     )
-    print(f"n detection (auto): {auto['n_mode']} - {auto['backend_info']['n_evidence']}")
     print(
         f"prompt tokens per kept rationale, n=K / separate: {per_one / per_sep:.3f} (goal <= 0.3)"
     )

@@ -12,6 +12,9 @@ Faults:
     reset      close the connection with a TCP RST after reading the request (not forwarded)
     stall      forward (the server does, and bills, the work), then say nothing past the
                client's timeout and close
+
+A forwarded response whose client has hung up meanwhile (it timed out on a slow server) is
+logged as ``client_gone``, not delivered: writing it would "succeed" into a dead socket.
     malformed  forward, then send 200 with a body that is not JSON
     truncated  forward, then send the headers and half the body, and close
 
@@ -181,7 +184,7 @@ class FaultProxy:
                 request = await _read_request(reader)
                 if request is None:
                     break
-                keep_open = await self._serve(request, writer)
+                keep_open = await self._serve(request, reader, writer)
                 if not keep_open:
                     break
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -191,7 +194,10 @@ class FaultProxy:
                 writer.close()
 
     async def _serve(
-        self, request: tuple[bytes, dict[str, str], bytes], writer: asyncio.StreamWriter
+        self,
+        request: tuple[bytes, dict[str, str], bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> bool:
         head, headers, body = request
         try:
@@ -234,6 +240,9 @@ class FaultProxy:
             self.forwarding -= 1
         if entry.fault == "stall":
             await asyncio.sleep(self.stall_s)
+            return False
+        if reader.at_eof():  # the client gave up (timed out) while the server worked
+            entry.fault = "client_gone"
             return False
         if entry.fault == "malformed":
             broken = b'{"id": "chatcmpl-x", "choices": [{"index": 0, "message": '

@@ -41,6 +41,22 @@ QUESTIONS = [
 ]
 
 
+# A short prompt keeps each call to a second or two on a busy 2-core machine, so that only
+# the injected stalls run into the client's timeout. The end-to-end test uses the real one.
+TINY_TEMPLATE = """# version: tiny-1
+# stop: ["\\nQ:"]
+Answer with one short calculation, then "The answer is <number>."
+
+Q: {input}
+A:"""
+
+
+def tiny_template(tmp_path: Path) -> str:
+    path = tmp_path / "tiny.txt"
+    path.write_text(TINY_TEMPLATE)
+    return str(path)
+
+
 def write_train(data_dir: Path, questions: list[str]) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     rows = [Example(f"q{i}", q, "( 0 + 0 )").to_json() for i, q in enumerate(questions)]
@@ -130,11 +146,13 @@ def test_faults_are_retried_recorded_and_nothing_completed_is_asked_twice(
 ) -> None:
     questions = [*QUESTIONS[:5], "POISON " + QUESTIONS[5]]
     write_train(tmp_path / "data", questions)
-    timeout_s = 8.0
+    timeout_s = 20.0
     proxy = proxy_factory(Schedule(seed=7, poison="POISON"), stall_s=timeout_s + 2)
     cfg = config(
         tmp_path / "run",
         proxy.base_url,
+        template=tiny_template(tmp_path),
+        max_tokens=16,
         timeout_s=timeout_s,
         max_retries=6,
         retry_backoff_s=0.2,
@@ -196,7 +214,8 @@ def test_kill_9_then_restart_asks_nothing_twice_and_matches_an_uninterrupted_run
     run_dir = tmp_path / "killed"
     out = run_dir / "teacher"
     cfg_path = tmp_path / "cfg.json"
-    cfg_path.write_text(json.dumps(teacher_tree(run_dir, proxy.base_url)))
+    small = {"template": tiny_template(tmp_path), "max_tokens": 16}
+    cfg_path.write_text(json.dumps(teacher_tree(run_dir, proxy.base_url, **small)))
     command = [sys.executable, "-c", CHILD, str(cfg_path), str(data_dir), str(out)]
     env = {**os.environ, "QCRD_PROGRESS": "0"}
     cache = out / "cache.sqlite"
@@ -226,7 +245,9 @@ def test_kill_9_then_restart_asks_nothing_twice_and_matches_an_uninterrupted_run
     assert all(after[key] == row for key, row in before_restart.items())  # nothing rewritten
 
     reference_out = tmp_path / "reference" / "teacher"
-    run_teacher_stage(config(tmp_path / "reference", llama.base_url), data_dir, reference_out)
+    run_teacher_stage(
+        config(tmp_path / "reference", llama.base_url, **small), data_dir, reference_out
+    )
     reference = cache_rows(reference_out / "cache.sqlite")
     assert set(after) == set(reference) and len(after) == 18
     assert all(status == "ok" and text and text.strip() for status, text in after.values())
@@ -250,6 +271,8 @@ def test_the_api_key_reaches_the_server_but_no_file(
         config(
             run_dir,
             proxy.base_url,
+            template=tiny_template(tmp_path),
+            max_tokens=16,
             num_samples=2,
             max_retries=2,
             retry_backoff_s=0.1,

@@ -18,10 +18,12 @@ Reading an answer from a rationale:
          ``Another way``, ``To see why``, ``Here's why`` (and the like) or that calls a
          quantity irrelevant (``The 34 trousers are not needed ...``), unless a
          ``Therefore/So/Thus/Hence`` sentence with a number follows it (``So our answer
-         checks out!`` does not count); then take the last sentence with a number. ``Tiffany had 4 bags on Monday. To see why, ... 4 + 4 = 8 (total)`` reads 4.
-      2. In that sentence: drop a leading list label (``Step 2:``, ``3)``); keep the clause
-         after the last ``, so``; drop parentheticals (``70 pieces (28 + 42)``); drop a leading
-         adverbial clause (``Therefore, after 87 days of harvest, they ...``).
+         checks out!`` does not count): ``Tiffany had 4 bags on Monday. To see why, ...
+         4 + 4 = 8 (total)`` reads 4. Then take the last sentence with a number outside
+         parentheses (``... 2 cookies. (14 divided by 7)`` reads 2).
+      2. In that sentence: drop a leading label (``Step 2:``); keep the clause after the last
+         ``, so``; drop parentheticals (``70 pieces (28 + 42)``); drop a leading adverbial
+         clause (``Therefore, after 87 days of harvest, they ...``).
       3. The first number after the last ``=``, ``≈``, ``equals`` or ``equal to``, if any
          (``he scored 191 x 79 = 15,109 points``), else the first number.
 
@@ -73,8 +75,9 @@ _IRRELEVANT = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _CONCLUSION = re.compile(r"\W*(?:therefore|thus|hence|so)\b", re.IGNORECASE | re.ASCII)
-# "Step 2: ...", "Group 4: 2 eggs", "3) ...": a label, not a quantity.
-_LIST_LABEL = re.compile(r"\W*(?:[a-z]+\s*[0-9]+\s*:|[0-9]+\)\s)", re.IGNORECASE | re.ASCII)
+# "Step 2: Therefore, ...", "Group 4: 2 eggs": a label, not a quantity. ("2. So ..." needs no
+# rule: the sentence split already cuts after "2.")
+_LIST_LABEL = re.compile(r"\W*[a-z]+\s*[0-9]+\s*:", re.IGNORECASE | re.ASCII)
 # "..., so the candy bar must have cost $1": the clause after the last ", so" concludes.
 _SO_CLAUSE = re.compile(r"[,;]\s*(?:and\s+)?so\b(?!\s+that\b),?", re.IGNORECASE | re.ASCII)
 _PARENTHETICAL = re.compile(r"\([^()]*\)")
@@ -87,6 +90,7 @@ _LEADING_CLAUSE = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _EQUALS = re.compile(r"=|≈|\bequals\b|\bequal to\b", re.IGNORECASE)
+_NO_NUMBER = "no number"
 
 
 def render_input(body: str, question: str) -> str:
@@ -107,7 +111,7 @@ def last_number(text: str) -> Answer:
     """The last number written in ``text`` as an answer key, or ``Answer(None, 'no number')``."""
     matches = list(_PROSE_NUMBER.finditer(text))
     if not matches:
-        return Answer(None, "no number")
+        return Answer(None, _NO_NUMBER)
     return _number_answer(matches[-1])
 
 
@@ -132,7 +136,7 @@ def read_sentence(sentence: str) -> Answer:
         sentence = _kept(sentence, sentence[lead.end() :])
     sentence = _kept(sentence, _EQUALS.split(sentence)[-1])
     first = _PROSE_NUMBER.search(sentence)
-    return _number_answer(first) if first else Answer(None, "no number")
+    return _number_answer(first) if first else Answer(None, _NO_NUMBER)
 
 
 def read_prose(text: str) -> Answer:
@@ -148,8 +152,10 @@ def read_prose(text: str) -> Answer:
             sentences = before
     numbered = [s for s in sentences if _has_number(s)]
     if not numbered:
-        return Answer(None, "no number")
-    return read_sentence(numbered[-1])
+        return Answer(None, _NO_NUMBER)
+    # "Each bag would have 2 cookies. (14 divided by 7)": working, not the result.
+    stated = [s for s in numbered if _has_number(_PARENTHETICAL.sub(" ", s))]
+    return read_sentence((stated or numbered)[-1])
 
 
 def _balanced_prefix(text: str) -> str | None:
@@ -188,7 +194,7 @@ def _answer_after_cue(tail: str) -> Answer:
         return _value_answer(group)
     # Prose after the cue: its first sentence with a number is the one the cue introduces.
     numbered = [s for s in _SENTENCE_BREAK.split(tail) if _has_number(s)]
-    return read_sentence(numbered[0]) if numbered else Answer(None, "no number")
+    return read_sentence(numbered[0]) if numbered else Answer(None, _NO_NUMBER)
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,7 @@ class SvampTask:
         if tail is not None:
             cued = _answer_after_cue(tail)
             # "so our answer is correct.": a cue with no number after it is not a cue.
-            if cued.ok or cued.reason != "no number":
+            if cued.ok or cued.reason != _NO_NUMBER:
                 return cued
         return read_prose(text)
 

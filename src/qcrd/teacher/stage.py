@@ -133,7 +133,6 @@ class Tally:
     """What this run obtained, for the progress bar and the summary."""
 
     ok: int = 0
-    empty: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     truncated: int = 0
     prompt_tokens: int = 0
@@ -147,10 +146,7 @@ class Tally:
         self.prompt_tokens += response.prompt_tokens
         self.completion_tokens += response.completion_tokens
         for sample in response.samples:
-            if sample.text.strip():
-                self.ok += 1
-            else:
-                self.empty += 1
+            self.ok += bool(sample.text.strip())
             self.truncated += sample.finish_reason == "length"
         self.failed.update(f.reason for f in response.failures)
 
@@ -296,6 +292,7 @@ def run_teacher_stage(
             with TeacherCache(cache_path, run_id="dry-run") as cache:
                 cached = cache.lookup(plan.all_keys())
         select_missing(plan, cached)
+        asyncio.run(backend.aclose())
         summary = {**base, "dry_run": True, **_dry_run_estimate(backend, plan, tcfg)}
         log.info("teacher dry run: %s", json.dumps(summary))
         return summary

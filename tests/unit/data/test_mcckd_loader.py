@@ -43,7 +43,11 @@ def test_real_split_fully_joined(data_root: Path) -> None:
 
 
 def test_first_rationales_are_mostly_correct(data_root: Path) -> None:
-    """The README: correct at position 0 for 665/700 questions, at position 9 for 167/700."""
+    """The README: correct at position 0 for 665/700 questions, at position 9 for 167/700.
+
+    The README counts with the last number of each rationale; the ranges below are for
+    ``SvampTask.extract_answer``.
+    """
     data = load_mcckd(DataConfig(task="svamp", source="mcckd", root=str(data_root)))
     task = SvampTask()
     gold = {e.id: task.label_answer(e.label).key for e in data.train}
@@ -51,8 +55,11 @@ def test_first_rationales_are_mostly_correct(data_root: Path) -> None:
     for rationale_set in data.rationales:
         for i, rationale in enumerate(rationale_set.rationales):
             correct[i] += task.extract_answer(rationale.text).key == gold[rationale_set.id]
-    assert 655 <= correct[0] <= 675
-    assert 157 <= correct[9] <= 177
+    assert 655 <= correct[0] <= 675  # measured 657 with the prose reader (666 last number)
+    # Measured 304 with the prose reader of qcrd.tasks.svamp; the README's 167 counts the last
+    # number. The file order seems to follow a last-number check, so the rationales that check
+    # misread (correct answer, other number last) sit at late positions.
+    assert 285 <= correct[9] <= 320
 
 
 def _write_copy(root: Path, train: list[object]) -> None:
