@@ -151,6 +151,99 @@ def report(config: ConfigOpt = None, overrides: Overrides = None, force: ForceOp
     _run(["report"], config, overrides, force)
 
 
+def _csv(text: str, what: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        console.print(f"[red]error:[/red] --{what} is empty")
+        raise typer.Exit(2)
+    return items
+
+
+@app.command()
+def compare(
+    config: ConfigOpt = None,
+    overrides: Overrides = None,
+    methods: Annotated[
+        str, typer.Option("--methods", help="Comma-separated train.method values.")
+    ] = "ft,dss,qcrd",
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated train.seed values.")] = "0",
+    no_run: Annotated[
+        bool, typer.Option("--no-run", help="Only aggregate the runs already complete.")
+    ] = False,
+) -> None:
+    """Compare methods over seeds: one run per (method, seed) under run_dir, then a table.
+
+    Complete runs are reused, so a comparison can be built up over several sittings.
+    Writes <run_dir>/comparison/comparison.{md,html,json}.
+    """
+    _setup_logging()
+    for text in overrides or []:
+        key = text.partition("=")[0].strip()
+        if key in ("train.method", "train.seed"):
+            console.print(f"[red]error:[/red] {key} is set per run: use --methods / --seeds")
+            raise typer.Exit(2)
+    cfg = _load(config, overrides)
+    method_list = _csv(methods, "methods")
+    try:
+        seed_list = [int(s) for s in _csv(seeds, "seeds")]
+    except ValueError:
+        console.print(f"[red]error:[/red] --seeds must be integers, got {seeds!r}")
+        raise typer.Exit(2) from None
+    from qcrd.evaluation.compare import compare as run_comparison
+
+    try:
+        result = run_comparison(cfg, method_list, seed_list, run=not no_run)
+    except ConfigError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    except (StageMismatch, FileNotFoundError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(1) from None
+    from qcrd.reporting.report import mean_std
+
+    for method, summary in result["summary"].items():
+        acc = summary["test_accuracy"]
+        console.print(f"{method}: test accuracy {mean_std(acc)} over {acc['n']} seed(s)")
+    if result["missing"]:
+        console.print(f"[yellow]{len(result['missing'])} run(s) not complete[/yellow]")
+    console.print(f"comparison: {Path(cfg.run_dir) / 'comparison' / 'comparison.md'}")
+
+
+@app.command()
+def export(
+    config: ConfigOpt = None,
+    overrides: Overrides = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the export into.")] = Path(
+        "export"
+    ),
+    push: Annotated[
+        str | None,
+        typer.Option(
+            "--push",
+            help="Also upload to the Hugging Face Hub: the model to REPO_ID, the data sets to "
+            "REPO_ID-rationales and REPO_ID-preferences (needs a token and internet).",
+            metavar="REPO_ID",
+        ),
+    ] = None,
+    private: Annotated[bool, typer.Option("--private", help="Create private Hub repos.")] = False,
+) -> None:
+    """Export a finished run: the student with a model card, the kept rationales and the
+    preference pairs as data sets with cards."""
+    _setup_logging()
+    cfg = _load(config, overrides)
+    from qcrd.export import ExportError, export_run, push_export
+
+    try:
+        summary = export_run(cfg, out)
+        console.print(f"exported to {out}: {json.dumps(summary['files'])}")
+        if push:
+            for url in push_export(out, push, private=private):
+                console.print(f"pushed: {url}")
+    except (ExportError, FileNotFoundError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(1) from None
+
+
 @app.command(name="config")
 def show_config(config: ConfigOpt = None, overrides: Overrides = None) -> None:
     """Print the resolved configuration (every default spelled out)."""

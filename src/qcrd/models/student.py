@@ -57,6 +57,27 @@ class Student(Protocol):
         """Greedy (temperature 0) or sampled continuations, one per input."""
         ...
 
+    def score_candidates(
+        self, inputs: list[str], candidates: list[list[str]], batch_size: int
+    ) -> list[list[float]]:
+        """NLL of every candidate target of every input, without gradient."""
+        ...
+
+
+def _score_pairs(
+    student: Student, inputs: list[str], candidates: list[list[str]], batch_size: int
+) -> list[list[float]]:
+    """Score (input, candidate) pairs in length-sorted batches (little padding per batch)."""
+    pairs = [(b, k, inputs[b], c) for b, cands in enumerate(candidates) for k, c in enumerate(cands)]
+    pairs.sort(key=lambda p: len(p[2]) + len(p[3]))
+    out = [[0.0] * len(c) for c in candidates]
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        values = student.nll([p[2] for p in chunk], [p[3] for p in chunk]).float().tolist()
+        for (b, k, _, _), v in zip(chunk, values, strict=True):
+            out[b][k] = v
+    return out
+
 
 def _per_row_nll(logits: Tensor, labels: Tensor) -> Tensor:
     """Mean cross-entropy over each row's labelled tokens.
@@ -120,6 +141,37 @@ class Seq2SeqStudent:
         labels = lab["input_ids"].masked_fill(lab["attention_mask"].eq(0), -100).to(self.device)
         out = self.model(**enc, labels=labels)
         return _per_row_nll(out.logits, labels)
+
+    @torch.no_grad()
+    def score_candidates(
+        self, inputs: list[str], candidates: list[list[str]], batch_size: int
+    ) -> list[list[float]]:
+        """Run the encoder once per input and the decoder once per candidate."""
+        enc = self._encode_inputs(inputs)
+        states = self.model.get_encoder()(**enc).last_hidden_state  # type: ignore[operator]
+        pairs = [(b, k) for b, cands in enumerate(candidates) for k in range(len(cands))]
+        pairs.sort(key=lambda p: len(candidates[p[0]][p[1]]))
+        out = [[0.0] * len(c) for c in candidates]
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            rows = torch.tensor([b for b, _ in chunk], device=self.device)
+            lab = self.tokenizer(
+                text_target=[candidates[b][k] for b, k in chunk],
+                max_length=self.max_target_tokens,
+                truncation=True,
+                padding=True,
+                return_tensors="pt",
+            )
+            labels = lab["input_ids"].masked_fill(lab["attention_mask"].eq(0), -100)
+            labels = labels.to(self.device)
+            logits = self.model(  # (C, L, V)
+                encoder_outputs=(states[rows],),
+                attention_mask=enc["attention_mask"][rows],
+                labels=labels,
+            ).logits
+            for (b, k), v in zip(chunk, _per_row_nll(logits, labels).tolist(), strict=True):
+                out[b][k] = v
+        return out
 
     @torch.no_grad()
     def generate(
@@ -188,6 +240,12 @@ class CausalStudent:
         )
         logits = out.logits[:, :-1]  # (B, tgt_width, V): position t predicts token t + 1
         return _per_row_nll(logits, labels.to(self.device))
+
+    @torch.no_grad()
+    def score_candidates(
+        self, inputs: list[str], candidates: list[list[str]], batch_size: int
+    ) -> list[list[float]]:
+        return _score_pairs(self, inputs, candidates, batch_size)
 
     @torch.no_grad()
     def generate(

@@ -136,7 +136,7 @@ def _training_section(log_rows: Sequence[Mapping[str, Any]], figures: Path) -> l
         )
     else:
         blocks.append(Note("No validation step was logged."))
-    pretrain = next((r["judge_pretrain"] for r in log_rows if "judge_pretrain" in r), [])
+    pretrain: list[float] = next((r["judge_pretrain"] for r in log_rows if "judge_pretrain" in r), [])
     pretrain_png = plots.plot_judge_pretrain(pretrain, figures / "judge_pretrain.png")
     if pretrain_png:
         blocks.append(
@@ -283,7 +283,8 @@ def _judge_section(run_root: Path, metrics: Mapping[str, Any], figures: Path) ->
 
 def _example_blocks(row: Mapping[str, Any]) -> list[Block]:
     score = row.get("judge_score")
-    consistent = {True: "yes", False: "no"}.get(row.get("consistent"), "n/a")
+    flag = row.get("consistent")
+    consistent = "n/a" if flag is None else "yes" if flag else "no"
     facts = (
         f"gold {row.get('gold')} · rationale answer {row.get('rationale_answer')} · label "
         f"answer {row.get('predicted_answer')} · consistent {consistent}"

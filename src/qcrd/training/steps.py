@@ -80,13 +80,18 @@ def baseline_step(student: Student, items: list[TrainItem], cfg: TrainConfig) ->
     return StepResult(loss, {"loss": loss.item(), "pred": l_pred.item(), "rationale": l_rat.item()})
 
 
-@torch.no_grad()
 def score_candidates(
-    student: Student, inputs: list[str], candidates: list[list[str]], batch_size: int
+    student: Student,
+    inputs: list[str],
+    candidates: list[list[str]],
+    batch_size: int,
+    scheme: str = "minmax",
 ) -> tuple[Tensor, Tensor]:
-    """NLL of every (input, candidate) pair without gradient, batched by length.
+    """NLL of every (input, candidate) pair without gradient, in eval mode (no dropout noise
+    in the choice), batched by length.
 
-    Rows with a single candidate are not scored (their selection is trivial) and get 0.
+    Rows with a single candidate are not scored (their selection is trivial) and get 0, and
+    nothing is scored for ``sampling``, which ignores the NLLs.
 
     Returns:
         nll: (B, P) float32; mask: (B, P) bool, True where a candidate exists.
@@ -94,17 +99,21 @@ def score_candidates(
     width = max((len(c) for c in candidates), default=0)
     nll = torch.zeros(len(candidates), max(width, 1))
     mask = torch.zeros(len(candidates), max(width, 1), dtype=torch.bool)
-    pairs = []
     for b, cands in enumerate(candidates):
         mask[b, : len(cands)] = True
-        if len(cands) > 1:
-            pairs.extend((b, k, inputs[b], c) for k, c in enumerate(cands))
-    pairs.sort(key=lambda p: len(p[2]) + len(p[3]))
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        values = student.nll([p[2] for p in chunk], [p[3] for p in chunk]).float().cpu()
-        for (b, k, _, _), v in zip(chunk, values, strict=True):
-            nll[b, k] = v
+    rows = [b for b, cands in enumerate(candidates) if len(cands) > 1]
+    if not rows or scheme == "sampling":
+        return nll, mask
+    was_training = student.model.training
+    student.model.eval()
+    try:
+        scores = student.score_candidates(
+            [inputs[b] for b in rows], [candidates[b] for b in rows], batch_size
+        )
+    finally:
+        student.model.train(was_training)
+    for b, values in zip(rows, scores, strict=True):
+        nll[b, : len(values)] = torch.tensor(values)
     return nll, mask
 
 
@@ -171,8 +180,8 @@ def qcrd_step(
         l_cl, l_d = _averaged(student, judge if use_judge else None, explain, raw_inputs,
                               positives, negatives, cfg, device)
     else:
-        pos_nll, pos_mask = score_candidates(student, explain, positives, score_batch_size)
-        neg_nll, neg_mask = score_candidates(student, explain, negatives, score_batch_size)
+        pos_nll, pos_mask = score_candidates(student, explain, positives, score_batch_size, cfg.scheme)
+        neg_nll, neg_mask = score_candidates(student, explain, negatives, score_batch_size, cfg.scheme)
         pos_idx = select_indices(pos_nll, pos_mask, cfg.scheme, "positive", generator).tolist()
         neg_idx = select_indices(neg_nll, neg_mask, cfg.scheme, "negative", generator).tolist()
         chosen_pos = [c[i] if i != NO_CANDIDATE else None for c, i in zip(positives, pos_idx, strict=True)]
