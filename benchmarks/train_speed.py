@@ -82,27 +82,47 @@ def bf16_vs_fp32(reps: int) -> dict[str, float]:
             if rep > 0:  # the first round warms up allocators and kernels
                 times[precision].append(time.perf_counter() - start)
     fp32, bf16 = statistics.median(times["fp32"]), statistics.median(times["bf16"])
-    return {"fp32_s": fp32, "bf16_s": bf16, "speedup": fp32 / bf16,
-            "cpu_has_fast_bf16": cpu_has_fast_bf16()}
+    return {
+        "fp32_s": fp32,
+        "bf16_s": bf16,
+        "speedup": fp32 / bf16,
+        "cpu_has_fast_bf16": cpu_has_fast_bf16(),
+    }
 
 
 def one_run(method: str, steps: int, run_dir: str) -> None:
     """Child process: train ``steps`` steps and print the log's timing and peak memory."""
-    cfg = load_config(None, [*BASE, f"run_dir={run_dir}", f"train.method={method}",
-                             f"train.max_steps={steps}", "train.precision=auto"])
+    cfg = load_config(
+        None,
+        [
+            *BASE,
+            f"run_dir={run_dir}",
+            f"train.method={method}",
+            f"train.max_steps={steps}",
+            "train.precision=auto",
+        ],
+    )
     run_stages(cfg, ["data", "teacher", "filter", "train"], force=False)
     rows = [json.loads(line) for line in (Path(run_dir) / "train" / "log.jsonl").open()]
     rows = [r for r in rows if "step" in r][1:]  # step 0 warms up
-    print(json.dumps({
-        "step_seconds": [r["step_seconds"] for r in rows],
-        "sample_seconds": [r["sample_seconds"] for r in rows],
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-    }))
+    print(
+        json.dumps(
+            {
+                "step_seconds": [r["step_seconds"] for r in rows],
+                "sample_seconds": [r["sample_seconds"] for r in rows],
+                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            }
+        )
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--steps", type=int, default=6, help="train steps per run (first is warm-up)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--steps", type=int, default=6, help="train steps per run (first is warm-up)"
+    )
     parser.add_argument("--reps", type=int, default=3, help="bf16/fp32 step pairs")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "RUN_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -112,17 +132,28 @@ def main() -> None:
 
     print("== bf16 autocast vs fp32, DSS step, SmolLM2-135M, batch 8")
     p = bf16_vs_fp32(args.reps)
-    print(f"fp32 {p['fp32_s']:.2f} s  bf16 {p['bf16_s']:.2f} s  speed-up {p['speedup']:.2f}x  "
-          f"(CPU with AMX/AVX512-BF16: {p['cpu_has_fast_bf16']})")
+    print(
+        f"fp32 {p['fp32_s']:.2f} s  bf16 {p['bf16_s']:.2f} s  speed-up {p['speedup']:.2f}x  "
+        f"(CPU with AMX/AVX512-BF16: {p['cpu_has_fast_bf16']})"
+    )
 
     print("== QCRD vs DSS per training example (real loop, K=5, 1 student negative, judge on)")
     results: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for method in ("dss", "qcrd"):
             out = subprocess.run(
-                [sys.executable, __file__, "--steps", str(args.steps), "--child", method,
-                 f"{tmp}/{method}"],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--steps",
+                    str(args.steps),
+                    "--child",
+                    method,
+                    f"{tmp}/{method}",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
                 env={"QCRD_PROGRESS": "0", **dict(__import__("os").environ)},
             )
             results[method] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -131,8 +162,10 @@ def main() -> None:
         total = [a + b for a, b in zip(r["step_seconds"], r["sample_seconds"], strict=True)]
         per_example[method] = statistics.mean(total) / 8
         share = sum(r["sample_seconds"]) / sum(total)
-        print(f"{method:5s} {per_example[method]:.2f} s/example  sampling share {100 * share:.1f}%  "
-              f"peak RSS {r['peak_rss_gb']:.2f} GB")
+        print(
+            f"{method:5s} {per_example[method]:.2f} s/example  sampling share {100 * share:.1f}%  "
+            f"peak RSS {r['peak_rss_gb']:.2f} GB"
+        )
     print(f"QCRD / DSS time per example: {per_example['qcrd'] / per_example['dss']:.2f}x")
 
 

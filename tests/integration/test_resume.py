@@ -31,6 +31,11 @@ ARGS = (
     "train.checkpoint_every=2",
     "train.eval_every=4",
     "train.precision=fp32",
+    # Iterations of 3 steps put every checkpoint but the one at step 6 mid-iteration, where
+    # no sampling re-seeds the RNG before the judge's dropout draws from it; lag 1 makes
+    # iteration 1 (steps 3-5) sample the negatives of iteration 2 with the current student.
+    "train.qcrd.iteration_steps=3",
+    "train.qcrd.negative_lag=1",
 )  # fmt: skip
 # Wall-clock measurements differ between any two runs; everything else must not.
 TIMINGS = ("sample_seconds", "step_seconds")

@@ -33,7 +33,12 @@ class Example:
     choices: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "input": self.input, "label": self.label, "choices": list(self.choices)}
+        return {
+            "id": self.id,
+            "input": self.input,
+            "label": self.label,
+            "choices": list(self.choices),
+        }
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> Example:

@@ -60,8 +60,8 @@ def check_plan(methods: Sequence[str], seeds: Sequence[int]) -> None:
             raise ConfigError(f"unknown method {m!r}; methods are {', '.join(known)}")
     if not methods or not seeds:
         raise ConfigError("a comparison needs at least one method and one seed")
-    for name, values in (("methods", list(methods)), ("seeds", list(seeds))):
-        twice = sorted({str(v) for v in values if values.count(v) > 1})
+    for name, values in (("methods", list(methods)), ("seeds", [str(s) for s in seeds])):
+        twice = sorted({v for v in values if values.count(v) > 1})
         if twice:
             raise ConfigError(f"--{name} lists {', '.join(twice)} more than once")
 
@@ -182,7 +182,9 @@ def collect(base: RunConfig, members: Sequence[Member]) -> dict[str, Any]:
             metrics = json.loads((member.root / "evaluate" / "metrics.json").read_text())
             rows.append(run_row(member, metrics))
         else:
-            missing.append({"method": member.method, "seed": member.seed, "run_dir": str(member.root)})
+            missing.append(
+                {"method": member.method, "seed": member.seed, "run_dir": str(member.root)}
+            )
     methods = list(dict.fromkeys(m.method for m in members))
     return {
         "task": base.data.task,

@@ -3,8 +3,9 @@
 Teacher negatives (minority-vote rationales) are usually fewer than positives, so extra
 negatives are made from positives by corrupting words, as the paper does: *masking* (a
 fraction of words become the tokenizer's mask token) and *replacement* (a fraction become
-random words of the corpus). The classes are then balanced and the judge is trained with the
-BCE judge loss for up to ``JudgeConfig.pretrain_steps`` steps.
+random words drawn uniformly from the distinct words of all the rationales). The classes are
+then balanced and the judge is trained with the BCE judge loss for up to
+``JudgeConfig.pretrain_steps`` steps.
 
     judge = build_judge(cfg.judge, seed=0)
     losses = pretrain_judge(judge, positives, negatives, cfg.judge, seed=0)
@@ -23,6 +24,7 @@ from qcrd.config import JudgeConfig
 from qcrd.losses.contrastive import judge_loss
 from qcrd.models.judge import Judge
 from qcrd.progress import progress_bar
+from qcrd.training.precision import resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -121,19 +123,6 @@ def augment_negatives(
     return made
 
 
-def cpu_bf16_fast() -> bool:
-    """Whether this CPU runs bf16 matmuls natively (AMX or AVX512-BF16), where autocast pays."""
-    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-
-
-def _use_bf16(device: torch.device, bf16: bool | None) -> bool:
-    if bf16 is not None:
-        return bf16
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_bf16_fast()
-
-
 def _batches(
     examples: list[tuple[str, str, bool]], batch_size: int, rng: random.Random
 ) -> Iterator[list[tuple[str, str, bool]]]:
@@ -200,7 +189,9 @@ def pretrain_judge(
 
     examples = [(x, r, True) for x, r in pairs_pos] + [(x, r, False) for x, r in negatives]
     batches = _batches(examples, cfg.pretrain_batch_size, rng)
-    use_bf16 = _use_bf16(judge.device, bf16)
+    # None follows train.precision=auto: bf16 only where the hardware computes it natively
+    # (without AMX / AVX512-BF16, CPU autocast is emulated and about 15x slower than fp32).
+    use_bf16 = resolve_precision("auto", judge.device) == "bf16" if bf16 is None else bf16
     optimizer = torch.optim.AdamW(judge.parameters(), lr=cfg.lr)
     judge.train()
     losses: list[float] = []

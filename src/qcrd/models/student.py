@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import (
     AutoConfig,
@@ -29,6 +28,7 @@ from transformers import (
 )
 
 from qcrd.config import StudentConfig
+from qcrd.losses.sequence import sequence_nll
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,9 @@ def _score_pairs(
     student: Student, inputs: list[str], candidates: list[list[str]], batch_size: int
 ) -> list[list[float]]:
     """Score (input, candidate) pairs in length-sorted batches (little padding per batch)."""
-    pairs = [(b, k, inputs[b], c) for b, cands in enumerate(candidates) for k, c in enumerate(cands)]
+    pairs = [
+        (b, k, inputs[b], c) for b, cands in enumerate(candidates) for k, c in enumerate(cands)
+    ]
     pairs.sort(key=lambda p: len(p[2]) + len(p[3]))
     out = [[0.0] * len(c) for c in candidates]
     for start in range(0, len(pairs), batch_size):
@@ -77,24 +79,6 @@ def _score_pairs(
         for (b, k, _, _), v in zip(chunk, values, strict=True):
             out[b][k] = v
     return out
-
-
-def _per_row_nll(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean cross-entropy over each row's labelled tokens.
-
-    Args:
-        logits: (B, L, V) predictions for the label positions.
-        labels: (B, L) token ids, -100 where a position is not part of the target.
-
-    Returns:
-        (B,) mean NLL per row (0 for a row with no labelled token).
-    """
-    mask = labels.ne(-100)  # (B, L)
-    token_nll = F.cross_entropy(
-        logits.float().transpose(1, 2), labels.clamp_min(0), reduction="none"
-    )  # (B, L)
-    token_nll = token_nll * mask
-    return token_nll.sum(1) / mask.sum(1).clamp_min(1)
 
 
 def _sampling_kwargs(temperature: float) -> dict[str, Any]:
@@ -140,7 +124,7 @@ class Seq2SeqStudent:
         )
         labels = lab["input_ids"].masked_fill(lab["attention_mask"].eq(0), -100).to(self.device)
         out = self.model(**enc, labels=labels)
-        return _per_row_nll(out.logits, labels)
+        return sequence_nll(out.logits, labels)
 
     @torch.no_grad()
     def score_candidates(
@@ -169,7 +153,7 @@ class Seq2SeqStudent:
                 attention_mask=enc["attention_mask"][rows],
                 labels=labels,
             ).logits
-            for (b, k), v in zip(chunk, _per_row_nll(logits, labels).tolist(), strict=True):
+            for (b, k), v in zip(chunk, sequence_nll(logits, labels).tolist(), strict=True):
                 out[b][k] = v
         return out
 
@@ -215,7 +199,7 @@ class CausalStudent:
         rows: list[tuple[list[int], list[int]]] = []
         for x, y in zip(inputs, targets, strict=True):
             tgt: list[int] = self.tokenizer(y, add_special_tokens=False)["input_ids"]
-            tgt = tgt[: self.max_target_tokens - 1] + [eos]
+            tgt = [*tgt[:self.max_target_tokens - 1], eos]
             rows.append((self._prompt_ids(x), tgt))
         width = max(len(p) + len(t) for p, t in rows)
         tgt_width = max(len(t) for _, t in rows)
@@ -239,7 +223,7 @@ class CausalStudent:
             logits_to_keep=tgt_width + 1,
         )
         logits = out.logits[:, :-1]  # (B, tgt_width, V): position t predicts token t + 1
-        return _per_row_nll(logits, labels.to(self.device))
+        return sequence_nll(logits, labels.to(self.device))
 
     @torch.no_grad()
     def score_candidates(
@@ -290,7 +274,7 @@ def _tiny_model(name: str) -> tuple[nn.Module, PreTrainedTokenizerBase]:
     torch.manual_seed(0)
     vocab = len(tokenizer)
     if name == "tiny-t5":
-        t5 = T5Config(
+        t5 = T5Config(  # type: ignore[call-arg]
             vocab_size=vocab,
             d_model=128,
             d_kv=32,
@@ -329,9 +313,7 @@ def resolve_family(name_or_path: str, family: str) -> Family:
     return "seq2seq" if config.is_encoder_decoder else "causal"
 
 
-def load_pretrained(
-    name_or_path: str, family: Family
-) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+def load_pretrained(name_or_path: str, family: Family) -> tuple[nn.Module, PreTrainedTokenizerBase]:
     """Weights and tokenizer by alias, hub id or local folder (with no network: local only)."""
     if name_or_path in TINY_ALIASES:
         return _tiny_model(name_or_path)
@@ -369,7 +351,7 @@ def add_lora(model: nn.Module, family: Family, cfg: StudentConfig) -> nn.Module:
         lora_dropout=cfg.lora_dropout,
         target_modules="all-linear",
     )
-    return get_peft_model(model, lora)  # type: ignore[arg-type]
+    return get_peft_model(model, lora)
 
 
 def load_student(cfg: StudentConfig, path: str | Path | None = None) -> Student:

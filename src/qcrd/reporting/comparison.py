@@ -76,7 +76,14 @@ def _curves(result: dict[str, Any]) -> list[tuple[str, str, list[int], list[floa
             if "valid_accuracy" in row
         ]
         steps = [row["step"] + 1 for row in evals]
-        curves.append((r["method"], f"{r['method']} seed {r['seed']}", steps, [row["valid_accuracy"] for row in evals]))
+        curves.append(
+            (
+                r["method"],
+                f"{r['method']} seed {r['seed']}",
+                steps,
+                [row["valid_accuracy"] for row in evals],
+            )
+        )
     return curves
 
 

@@ -89,6 +89,16 @@ def para(*parts: Inline) -> Paragraph:
     return Paragraph(parts)
 
 
+# C0/C1 control characters other than tab and newline: a model can write any byte, and these
+# would vanish (or break a terminal) instead of showing.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters written out as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 # --- Markdown ------------------------------------------------------------------------------
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
@@ -96,7 +106,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
 def md_escape(text: str) -> str:
     """Backslash-escape the characters Markdown would read as syntax (or HTML)."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_SPECIAL.sub(r"\\\1", visible(text))
 
 
 def _fence(text: str, char: str, minimum: int) -> str:
@@ -109,7 +119,7 @@ def _md_inline(parts: Sequence[Inline]) -> str:
     out = []
     for part in parts:
         if isinstance(part, Code):
-            text = " ".join(part.text.split())
+            text = " ".join(visible(part.text).split())
             fence = _fence(text, "`", 1)
             pad = " " if text.startswith("`") or text.endswith("`") else ""
             out.append(f"{fence}{pad}{text}{pad}{fence}")
@@ -142,9 +152,10 @@ def _md_block(block: Block, base: Path) -> str:
         rel = Path(os.path.relpath(block.path, base)).as_posix()
         return f"![{md_escape(block.caption)}]({rel})\n\n*{md_escape(block.caption)}*"
     if isinstance(block, Verbatim):
-        fence = _fence(block.text, "`", 3)
+        text = visible(block.text)
+        fence = _fence(text, "`", 3)
         title = f"{_md_inline((Strong(block.title),))}\n\n" if block.title else ""
-        return f"{title}{fence}text\n{block.text}\n{fence}"
+        return f"{title}{fence}text\n{text}\n{fence}"
     return f"*{md_escape(block.text)}*"
 
 
@@ -176,7 +187,7 @@ _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def _esc(text: str) -> str:
-    return html.escape(text, quote=True)
+    return html.escape(visible(text), quote=True)
 
 
 def _html_inline(parts: Sequence[Inline]) -> str:

@@ -136,7 +136,9 @@ def _training_section(log_rows: Sequence[Mapping[str, Any]], figures: Path) -> l
         )
     else:
         blocks.append(Note("No validation step was logged."))
-    pretrain: list[float] = next((r["judge_pretrain"] for r in log_rows if "judge_pretrain" in r), [])
+    pretrain: list[float] = next(
+        (r["judge_pretrain"] for r in log_rows if "judge_pretrain" in r), []
+    )
     pretrain_png = plots.plot_judge_pretrain(pretrain, figures / "judge_pretrain.png")
     if pretrain_png:
         blocks.append(
@@ -274,7 +276,9 @@ def _judge_section(run_root: Path, metrics: Mapping[str, Any], figures: Path) ->
             "are test inputs: hot samples at train.qcrd.negative_temperature and greedy rationales."
         )
     )
-    trace = read_rows(run_root / "train" / "judge_trace.jsonl")
+    from qcrd.evaluation.trace import JUDGE_TRACE_FILE, read_judge_trace
+
+    trace = read_judge_trace(run_root / "train" / JUDGE_TRACE_FILE)
     trace_png = plots.plot_judge_trace(trace, figures / "judge_trace.png")
     if trace_png:
         blocks.append(Figure(trace_png, "Mean judge score per pool over training"))
@@ -285,9 +289,15 @@ def _example_blocks(row: Mapping[str, Any]) -> list[Block]:
     score = row.get("judge_score")
     flag = row.get("consistent")
     consistent = "n/a" if flag is None else "yes" if flag else "no"
+    rationale_answer = row.get("rationale_answer") or (
+        f"unreadable ({row.get('rationale_parse_failure')})"
+    )
+    label_answer = row.get("predicted_answer") or (
+        f"unreadable ({row.get('prediction_parse_failure')})"
+    )
     facts = (
-        f"gold {row.get('gold')} · rationale answer {row.get('rationale_answer')} · label "
-        f"answer {row.get('predicted_answer')} · consistent {consistent}"
+        f"gold {row.get('gold')} · rationale answer {rationale_answer} · label "
+        f"answer {label_answer} · consistent {consistent}"
         + ("" if score is None else f" · judge score {score:.3f}")
     )
     return [

@@ -333,8 +333,9 @@ class OpenAIBackend:
 
     def _decide(self, mode: NMode, evidence: str) -> None:
         if self.cfg.n_per_request != "auto":
-            if mode == "no" and self.n_mode == "yes":
+            if mode == "no" and self.n_mode == "yes" and self.n_evidence == "configured":
                 log.warning("n_per_request=yes, but %s; asking for the rest again", evidence)
+                self.n_evidence = f"configured; {evidence}"
             return
         if self.n_mode != mode:
             log.info("n per request: %s (%s)", mode, evidence)

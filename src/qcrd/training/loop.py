@@ -54,11 +54,11 @@ log = logging.getLogger(__name__)
 
 def save_model(student: Student, folder: Path) -> None:
     """Save the student in plain Hugging Face format (LoRA merged into the weights)."""
-    model = student.model
+    model: Any = student.model
     if hasattr(model, "merge_and_unload"):
         model = copy.deepcopy(model).merge_and_unload()
     tmp = folder.with_name(folder.name + ".tmp")
-    model.save_pretrained(tmp)  # type: ignore[operator]
+    model.save_pretrained(tmp)
     student.tokenizer.save_pretrained(tmp)
     if folder.exists():
         import shutil
@@ -189,7 +189,9 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
         log.info("resuming at step %d of %d (best valid accuracy %.4f)", start, steps, best)
     elif judge is not None:
         pos, neg = _judge_pairs(items)
-        judge_pretrain_losses = pretrain_judge(judge, pos, neg, cfg.judge, seed=tc.seed)
+        judge_pretrain_losses = pretrain_judge(
+            judge, pos, neg, cfg.judge, seed=tc.seed, bf16=precision == "bf16"
+        )
     log_path = out / "log.jsonl"
     kept = [r for r in _read_log(log_path) if r.get("step", 0) < start] if start else []
     # One writer: a second process opening the log with "w" would truncate rank 0's lines.

@@ -177,15 +177,31 @@ def qcrd_step(
     use_judge = cfg.quality_judge and judge is not None
 
     if cfg.scheme in ("mean", "wmean"):
-        l_cl, l_d = _averaged(student, judge if use_judge else None, explain, raw_inputs,
-                              positives, negatives, cfg, device)
+        l_cl, l_d = _averaged(
+            student,
+            judge if use_judge else None,
+            explain,
+            raw_inputs,
+            positives,
+            negatives,
+            cfg,
+            device,
+        )
     else:
-        pos_nll, pos_mask = score_candidates(student, explain, positives, score_batch_size, cfg.scheme)
-        neg_nll, neg_mask = score_candidates(student, explain, negatives, score_batch_size, cfg.scheme)
+        pos_nll, pos_mask = score_candidates(
+            student, explain, positives, score_batch_size, cfg.scheme
+        )
+        neg_nll, neg_mask = score_candidates(
+            student, explain, negatives, score_batch_size, cfg.scheme
+        )
         pos_idx = select_indices(pos_nll, pos_mask, cfg.scheme, "positive", generator).tolist()
         neg_idx = select_indices(neg_nll, neg_mask, cfg.scheme, "negative", generator).tolist()
-        chosen_pos = [c[i] if i != NO_CANDIDATE else None for c, i in zip(positives, pos_idx, strict=True)]
-        chosen_neg = [c[i] if i != NO_CANDIDATE else None for c, i in zip(negatives, neg_idx, strict=True)]
+        chosen_pos = [
+            c[i] if i != NO_CANDIDATE else None for c, i in zip(positives, pos_idx, strict=True)
+        ]
+        chosen_neg = [
+            c[i] if i != NO_CANDIDATE else None for c, i in zip(negatives, neg_idx, strict=True)
+        ]
         nll_pos, has_pos = _selected_nll(student, explain, chosen_pos, device)
         nll_neg, has_neg = _selected_nll(student, explain, chosen_neg, device)
         s_pos = s_neg = None
@@ -204,8 +220,13 @@ def qcrd_step(
     loss = multitask_loss(l_pred, l_cl, l_d, cfg.alpha_pred, cfg.alpha_cl, a3)
     return StepResult(
         loss,
-        {"loss": loss.item(), "pred": l_pred.item(), "cl": l_cl.item(), "judge": l_d.item(),
-         "alpha_judge": a3},
+        {
+            "loss": loss.item(),
+            "pred": l_pred.item(),
+            "cl": l_cl.item(),
+            "judge": l_d.item(),
+            "alpha_judge": a3,
+        },
     )
 
 
@@ -236,8 +257,8 @@ def _averaged(
     device: torch.device,
 ) -> tuple[Tensor, Tensor]:
     """Mean / W-mean: every candidate carries gradient (the ablation's costlier schemes)."""
-    matrices = []
-    logits = []
+    matrices: list[tuple[Tensor, Tensor]] = []
+    logits: list[Tensor | None] = []
     for cands in (positives, negatives):
         xs, ys, mask = _flatten(explain, cands)
         nll = student.nll(xs, ys).float() if ys else torch.zeros(0, device=device)
@@ -251,8 +272,15 @@ def _averaged(
     s_pos = torch.sigmoid(logits[0]) if logits[0] is not None else None
     s_neg = torch.sigmoid(logits[1]) if logits[1] is not None else None
     l_cl = averaged_contrastive_loss(
-        pos_nll, s_pos, pos_mask, neg_nll, s_neg, neg_mask,
-        scheme=cfg.scheme, beta=cfg.beta, delta=cfg.delta,  # type: ignore[arg-type]
+        pos_nll,
+        s_pos,
+        pos_mask,
+        neg_nll,
+        s_neg,
+        neg_mask,
+        scheme="wmean" if cfg.scheme == "wmean" else "mean",
+        beta=cfg.beta,
+        delta=cfg.delta,
     )
     l_d = torch.zeros((), device=device)
     if logits[0] is not None and logits[1] is not None:

@@ -164,7 +164,7 @@ def test_pretraining_separates_a_toy_set():
     unchanged = [n for n, p in judge.named_parameters() if torch.equal(p, before[n])]
     assert not unchanged
 
-    short = cfg.model_copy(update={"pretrain_steps": 3})
+    short = cfg.model_copy(update={"pretrain_steps": 2})
     runs = [
         pretrain_judge(
             build_judge(short, seed=0), positives, negatives, short, seed=5, progress=False
