@@ -133,8 +133,14 @@ def model_card(cfg: RunConfig, run_root: Path, notes: list[tuple[str, str]]) -> 
     family = resolve_family(cfg.student.name, cfg.student.family)
     auto = "AutoModelForCausalLM" if family == "causal" else "AutoModelForSeq2SeqLM"
     newline = ' + "\\n"' if family == "causal" else ""
-    special = ", add_special_tokens=False" if family == "causal" else ""
     slice_ = "[0, ids.shape[1]:]" if family == "causal" else "[0]"
+    n_in = cfg.student.max_input_tokens
+    # The student was trained and evaluated on prompts cut to n_in tokens: a causal student
+    # keeps the end (where the question is), a seq2seq tokenizer the start.
+    if family == "causal":
+        special, cut = ", add_special_tokens=False", f"[:, -{n_in}:]"
+    else:
+        special, cut = f", truncation=True, max_length={n_in}", ""
     metrics = _json(run_root / "evaluate" / "metrics.json")
     cons = metrics.get("rationale_consistency") or {}
     train = _summary(run_root, "train")
@@ -156,7 +162,8 @@ def model_card(cfg: RunConfig, run_root: Path, notes: list[tuple[str, str]]) -> 
         "",
         f"Label: `{PREDICT_PREFIX}<input>`; rationale: `{EXPLAIN_PREFIX}<input>`"
         + (", each followed by a newline (decoder-only student)." if newline else "."),
-        "Greedy decoding, as in the evaluation below.",
+        f"Greedy decoding, as in the evaluation below; prompts longer than {n_in} tokens "
+        + ("lose their start (the question is at the end)." if family == "causal" else "are cut."),
         "",
         "```python",
         f"from transformers import {auto}, AutoTokenizer",
@@ -164,7 +171,7 @@ def model_card(cfg: RunConfig, run_root: Path, notes: list[tuple[str, str]]) -> 
         'tok = AutoTokenizer.from_pretrained("PATH_OR_REPO")',
         f'model = {auto}.from_pretrained("PATH_OR_REPO")',
         f'prompt = "{PREDICT_PREFIX}" + question{newline}',
-        f'ids = tok(prompt{special}, return_tensors="pt").input_ids',
+        f'ids = tok(prompt{special}, return_tensors="pt").input_ids{cut}',
         f"out = model.generate(ids, max_new_tokens={cfg.eval.max_new_tokens}, do_sample=False)",
         f"print(tok.decode(out{slice_}, skip_special_tokens=True))",
         "```",

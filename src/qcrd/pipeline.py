@@ -86,7 +86,9 @@ def _wait_for_everyone() -> None:
         PartialState(cpu=not torch.cuda.is_available()).wait_for_everyone()
 
 
-def run_stage(cfg: RunConfig, run: RunDir, stage: str, force: bool = False) -> dict[str, Any] | None:
+def run_stage(
+    cfg: RunConfig, run: RunDir, stage: str, force: bool = False
+) -> dict[str, Any] | None:
     """Run one stage unless it is already complete; return its summary (None if skipped).
 
     Under several processes every process runs the stage; the main one alone resets the

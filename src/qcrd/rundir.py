@@ -37,9 +37,32 @@ class StageMismatch(RuntimeError):
     """A completed stage was made with a different configuration."""
 
 
+# Settings that change how a stage runs but not what it produces: moving the data folder,
+# sharing the teacher cache, or throttling requests must not invalidate finished work.
+_OPERATIONAL = {
+    "data": ("root",),
+    "teacher": (
+        "cache_path",
+        "api_key_env",
+        "concurrency",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "timeout_s",
+        "max_retries",
+        "price_prompt_per_mtok",
+        "price_completion_per_mtok",
+    ),
+    "train": ("checkpoint_every",),
+}
+
+
 def fingerprint(cfg: RunConfig, stage: str) -> str:
     dumped = cfg.model_dump(mode="json")
     part = {k: dumped[k] for k in _DEPENDS[stage]}
+    for section, keys in _OPERATIONAL.items():
+        for key in keys:
+            if section in part:
+                part[section].pop(key, None)
     return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -47,9 +47,13 @@ def qcrd(*args: str, data_root: Path, timeout: float = 600) -> subprocess.Comple
         "COLUMNS": "250",
     }
     return subprocess.run(
-        [str(QCRD), *args], cwd=CHECKOUT, env=env, capture_output=True, text=True,
+        [str(QCRD), *args],
+        cwd=CHECKOUT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
-    )  # fmt: skip
+    )
 
 
 def _outputs(run_dir: Path) -> dict[str, int]:

@@ -50,16 +50,32 @@ def _train(
 ) -> subprocess.CompletedProcess[str]:
     for stage in ("data", "teacher", "filter"):
         shutil.copytree(tiny_prepared / stage, run_dir / stage)
-    cli = ["-m", "qcrd.cli", "train", "-c", "configs/tiny.yaml", f"run_dir={run_dir}",
-           f"data.root={data_root}", "train.precision=fp32", *overrides]  # fmt: skip
+    cli = [
+        "-m",
+        "qcrd.cli",
+        "train",
+        "-c",
+        "configs/tiny.yaml",
+        f"run_dir={run_dir}",
+        f"data.root={data_root}",
+        "train.precision=fp32",
+        *overrides,
+    ]
     if processes == 1:
         command = [sys.executable, *cli]
     else:
         command = [
-            str(ACCELERATE), "launch", "--multi_gpu", f"--num_processes={processes}",
-            "--num_machines=1", "--mixed_precision=no", "--dynamo_backend=no",
-            "--num_cpu_threads_per_process=1", f"--main_process_port={_free_port()}", *cli,
-        ]  # fmt: skip
+            str(ACCELERATE),
+            "launch",
+            "--multi_gpu",
+            f"--num_processes={processes}",
+            "--num_machines=1",
+            "--mixed_precision=no",
+            "--dynamo_backend=no",
+            "--num_cpu_threads_per_process=1",
+            f"--main_process_port={_free_port()}",
+            *cli,
+        ]
     result = subprocess.run(
         command, cwd=CHECKOUT, env=ENV, capture_output=True, text=True, timeout=600
     )

@@ -25,7 +25,8 @@ import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 ARGS = (
-    "-c", "configs/tiny.yaml",
+    "-c",
+    "configs/tiny.yaml",
     "train.method=qcrd",
     "train.max_steps=8",
     "train.checkpoint_every=2",
@@ -36,7 +37,7 @@ ARGS = (
     # iteration 1 (steps 3-5) sample the negatives of iteration 2 with the current student.
     "train.qcrd.iteration_steps=3",
     "train.qcrd.negative_lag=1",
-)  # fmt: skip
+)
 # Wall-clock measurements differ between any two runs; everything else must not.
 TIMINGS = ("sample_seconds", "step_seconds")
 
@@ -45,8 +46,15 @@ pytestmark = pytest.mark.slow
 
 def _command(subcommand: str, run_dir: Path, data_root: Path) -> list[str]:
     # data.root as the tiny_prepared fixture set it: the copied stages' fingerprints match.
-    return [sys.executable, "-m", "qcrd.cli", subcommand, *ARGS, f"run_dir={run_dir}",
-            f"data.root={data_root}"]  # fmt: skip
+    cli = [subcommand, *ARGS, f"run_dir={run_dir}", f"data.root={data_root}"]
+    return [sys.executable, "-m", "qcrd.cli", *cli]
+
+
+def _qcrd(subcommand: str, run_dir: Path, data_root: Path) -> subprocess.CompletedProcess[str]:
+    command = _command(subcommand, run_dir, data_root)
+    return subprocess.run(
+        command, cwd=CHECKOUT, env=ENV, capture_output=True, text=True, timeout=600
+    )
 
 
 ENV = {**os.environ, "QCRD_PROGRESS": "0", "OMP_NUM_THREADS": "1", "COLUMNS": "250"}
@@ -74,9 +82,12 @@ def _prepared(tiny_prepared: Path, run_dir: Path) -> Path:
 def _run_until_killed(run_dir: Path, data_root: Path) -> int:
     """Start ``qcrd run`` and SIGKILL it once it has a checkpoint and 3 logged steps."""
     proc = subprocess.Popen(
-        _command("run", run_dir, data_root), cwd=CHECKOUT, env=ENV,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        _command("run", run_dir, data_root),
+        cwd=CHECKOUT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoint = run_dir / "train" / "checkpoint" / "rank0.pt"
     try:
         while proc.poll() is None:
@@ -94,10 +105,7 @@ def test_killed_run_resumes_on_the_uninterrupted_trajectory(
     tmp_path: Path, tiny_prepared: Path, data_root: Path
 ) -> None:
     reference = _prepared(tiny_prepared, tmp_path / "reference")
-    result = subprocess.run(
-        _command("train", reference, data_root), cwd=CHECKOUT, env=ENV, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
+    result = _qcrd("train", reference, data_root)
     assert result.returncode == 0, result.stderr
     expected = _steps(reference)
     assert [r["step"] for r in expected] == list(range(8))
@@ -108,10 +116,7 @@ def test_killed_run_resumes_on_the_uninterrupted_trajectory(
     done_before_kill = len(_steps(killed))
     assert 3 <= done_before_kill < 8
 
-    resumed = subprocess.run(
-        _command("run", killed, data_root), cwd=CHECKOUT, env=ENV, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
+    resumed = _qcrd("run", killed, data_root)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming at step" in " ".join(resumed.stderr.split())
     assert "test accuracy" in resumed.stdout
@@ -120,6 +125,7 @@ def test_killed_run_resumes_on_the_uninterrupted_trajectory(
     assert [r["step"] for r in got] == list(range(8)), "steps lost or logged twice"
     for want, row in zip(expected, got, strict=True):
         assert row == want, f"step {want['step']} differs after resuming"
-    judge_rows = [r for r in map(json.loads, (killed / "train" / "log.jsonl").open())
-                  if "judge_pretrain" in r]  # fmt: skip
+    judge_rows = [
+        r for r in map(json.loads, (killed / "train" / "log.jsonl").open()) if "judge_pretrain" in r
+    ]
     assert len(judge_rows) == 1, "the judge's pretraining losses were lost or repeated"

@@ -170,3 +170,27 @@ def test_force_redoes_the_stage_and_later_ones(tmp_path: Path, fake_runners: lis
         pipeline.run_stages(
             _cfg(tmp_path, "train.method=dss", "data.max_train=3"), ["train"], force=True
         )
+
+
+def test_several_processes_run_the_train_stage_only(
+    tmp_path: Path, fake_runners: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="only the train stage runs in several processes"):
+        pipeline.run_stages(_cfg(tmp_path))
+    assert fake_runners == []
+
+
+def test_only_the_main_process_writes_the_manifest(
+    tmp_path: Path, fake_runners: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _cfg(tmp_path, "train.method=dss")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    summaries = pipeline.run_stages(cfg, ["train"])
+    assert fake_runners == ["train"]
+    assert summaries["train"] is not None
+    assert RunDir(Path(cfg.run_dir)).manifest("train") is None
+    monkeypatch.setenv("RANK", "0")
+    pipeline.run_stages(cfg, ["train"])
+    assert RunDir(Path(cfg.run_dir)).manifest("train") is not None

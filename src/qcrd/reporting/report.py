@@ -24,6 +24,7 @@ from qcrd.reporting.document import (
     Code,
     Figure,
     Heading,
+    Inline,
     Note,
     Table,
     Verbatim,
@@ -178,22 +179,19 @@ def _funnel_section(run_root: Path, figures: Path) -> list[Block]:
     if png:
         blocks.append(Figure(png, "Teacher samples from request to kept positive"))
     blocks.append(Table(("stage", "count"), tuple((n, str(c)) for n, c in counts)))
+    inputs = f"inputs: {stats.get('inputs')}, without any positive: "
+    inputs += str(stats.get("inputs_without_positive"))
+    accuracy = f"teacher sample accuracy {pct(stats.get('teacher_sample_accuracy'))}, "
+    accuracy += f"majority vote accuracy {pct(stats.get('majority_vote_accuracy'))}"
+    duplicates = Code(json.dumps(stats.get("duplicates_removed", {})))
+    unreadable = Code(json.dumps(stats.get("parse_failures", {})))
     blocks.append(
         Bullets(
             (
-                (
-                    f"inputs: {stats.get('inputs')}, without any positive: "
-                    f"{stats.get('inputs_without_positive')}",
-                ),
-                (
-                    f"teacher sample accuracy {pct(stats.get('teacher_sample_accuracy'))}, "
-                    f"majority vote accuracy {pct(stats.get('majority_vote_accuracy'))}",
-                ),
-                ("duplicates removed: ", Code(json.dumps(stats.get("duplicates_removed", {})))),
-                (
-                    "unreadable samples by reason: ",
-                    Code(json.dumps(stats.get("parse_failures", {}))),
-                ),
+                (inputs,),
+                (accuracy,),
+                ("duplicates removed: ", duplicates),
+                ("unreadable samples by reason: ", unreadable),
             )
         )
     )
@@ -223,14 +221,21 @@ def _teacher_cost_section(run_root: Path, cfg: RunConfig) -> list[Block]:
         if prices
         else "no charge (local or replayed teacher)"
     )
+    t = cfg.teacher
+    if t.backend == "replay":
+        sources = stage_summary(run_root, "data").get("rationales", {}).get("sources", {})
+        who: list[Inline] = [
+            "The data set's own rationales, replayed (sources ",
+            Code(json.dumps(sources)),
+            ")",
+        ]
+    else:
+        who = ["Backend ", Code(t.backend), ", model ", Code(t.model)]
     return [
         *blocks,
         para(
-            "Backend ",
-            Code(cfg.teacher.backend),
-            ", model ",
-            Code(cfg.teacher.model),
-            f", K = {cfg.teacher.num_samples} at temperature {cfg.teacher.temperature}; {price}. "
+            *who,
+            f"; K = {t.num_samples} at temperature {t.temperature}; {price}. "
             "'all runs' counts every run that used this cache.",
         ),
         Table(("scope", "calls", "prompt tokens", "completion tokens", "cost"), tuple(rows)),

@@ -27,7 +27,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from qcrd.config import RunConfig
 from qcrd.data.records import Example, read_examples
-from qcrd.evaluation.accuracy import accuracy, generate_in_batches, predict
+from qcrd.evaluation.accuracy import generate_in_batches, predict
 from qcrd.models.judge import Judge, build_judge
 from qcrd.models.judge_pretrain import pretrain_judge
 from qcrd.models.student import Student, load_student
