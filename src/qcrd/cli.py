@@ -1,7 +1,7 @@
 """The ``qcrd`` command: one subcommand per pipeline stage, and ``run`` for all of them.
 
-    qcrd run --config configs/quickstart.yaml
-    qcrd train --config configs/quickstart.yaml train.lr=3e-5 train.max_steps=20
+qcrd run --config configs/quickstart.yaml
+qcrd train --config configs/quickstart.yaml train.lr=3e-5 train.max_steps=20
 """
 
 from __future__ import annotations
@@ -30,11 +30,15 @@ console = Console()
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="YAML experiment file (configs/*.yaml); default: all defaults."),
+    typer.Option(
+        "--config", "-c", help="YAML experiment file (configs/*.yaml); default: all defaults."
+    ),
 ]
 Overrides = Annotated[
     list[str] | None,
-    typer.Argument(help="Dotted overrides, e.g. train.lr=3e-5 data.max_train=64.", show_default=False),
+    typer.Argument(
+        help="Dotted overrides, e.g. train.lr=3e-5 data.max_train=64.", show_default=False
+    ),
 ]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Redo the stage (and every later one) even if complete.")
@@ -69,11 +73,11 @@ def _load(config: Path | None, overrides: list[str] | None) -> RunConfig:
 def _run(stages: list[str], config: Path | None, overrides: list[str] | None, force: bool) -> None:
     _setup_logging()
     cfg = _load(config, overrides)
-    from qcrd.pipeline import run_stages
+    from qcrd.pipeline import IncompleteStage, run_stages
 
     try:
         results = run_stages(cfg, stages, force=force)
-    except (StageMismatch, FileNotFoundError, ValueError) as err:
+    except (StageMismatch, IncompleteStage, FileNotFoundError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(1) from None
     for stage, summary in results.items():
@@ -111,7 +115,9 @@ def teacher(
     config: ConfigOpt = None,
     overrides: Overrides = None,
     force: ForceOpt = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost only.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Estimate tokens and cost only.")
+    ] = False,
 ) -> None:
     """Sample K rationales per training input from the teacher (cached in SQLite)."""
     if dry_run:
@@ -121,7 +127,9 @@ def teacher(
         from qcrd.teacher.stage import run_teacher_stage
 
         run_dir = RunDir.create(cfg)
-        estimate = run_teacher_stage(cfg, run_dir.root / "data", run_dir.stage("teacher"), dry_run=True)
+        estimate = run_teacher_stage(
+            cfg, run_dir.root / "data", run_dir.stage("teacher"), dry_run=True
+        )
         console.print_json(json.dumps(estimate))
         return
     _run(["teacher"], config, overrides, force)
@@ -140,7 +148,9 @@ def train(config: ConfigOpt = None, overrides: Overrides = None, force: ForceOpt
 
 
 @app.command()
-def evaluate(config: ConfigOpt = None, overrides: Overrides = None, force: ForceOpt = False) -> None:
+def evaluate(
+    config: ConfigOpt = None, overrides: Overrides = None, force: ForceOpt = False
+) -> None:
     """Test accuracy of the validation-selected student, by generation."""
     _run(["evaluate"], config, overrides, force)
 

@@ -1,6 +1,6 @@
 """Run stages in order, skipping complete ones and continuing an interrupted one.
 
-    run_stages(cfg, ["data", "teacher", "filter", "train", "evaluate", "report"])
+run_stages(cfg, ["data", "teacher", "filter", "train", "evaluate", "report"])
 """
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ RUNNERS: dict[str, Callable[[RunConfig, RunDir, Path], dict[str, Any]]] = {
 }
 
 
+class IncompleteStage(RuntimeError):
+    """A stage finished with work left (e.g. teacher requests that failed)."""
+
+
 def needs_rationales(cfg: RunConfig) -> bool:
     return cfg.train.method != "ft"
 
@@ -107,6 +111,14 @@ def run_stage(
     start = time.perf_counter()
     summary = RUNNERS[stage](cfg, run, run.stage(stage))
     summary = {**summary, "seconds": round(time.perf_counter() - start, 1)}
+    if summary.get("complete") is False:
+        # Not marked complete, so the next run asks again for what failed (and only that:
+        # everything obtained is in the cache). Later stages must not see a partial set.
+        raise IncompleteStage(
+            f"stage {stage}: {summary.get('failed', '?')} request(s) failed "
+            f"({summary.get('failed_by_reason', {})}); everything obtained is cached. "
+            "Rerun the same command to retry the failures."
+        )
     if _is_main_process():
         run.complete(stage, cfg, summary)
     return summary

@@ -31,6 +31,7 @@ _DEPENDS: dict[str, tuple[str, ...]] = {
 }
 
 MANIFEST = "manifest.json"
+KEPT_ON_RESET = "cache.sqlite"  # the teacher cache and its -wal / -shm files
 
 
 class StageMismatch(RuntimeError):
@@ -51,6 +52,8 @@ _OPERATIONAL = {
         "max_retries",
         "price_prompt_per_mtok",
         "price_completion_per_mtok",
+        "retry_backoff_s",
+        "retry_backoff_max_s",
     ),
     "train": ("checkpoint_every",),
 }
@@ -103,11 +106,22 @@ class RunDir:
         return True
 
     def reset(self, name: str) -> None:
-        """Forget a stage and every later one (their outputs depend on it)."""
+        """Forget a stage and every later one (their outputs depend on it).
+
+        The teacher's request cache survives: it is keyed by exactly what changes a response,
+        so keeping it can never serve a stale sample, and deleting it would mean paying again.
+        """
         for later in STAGES[STAGES.index(name) :]:
             path = self.root / later
-            if path.exists():
+            if not path.exists():
+                continue
+            kept = [c for c in path.iterdir() if c.name.startswith(KEPT_ON_RESET)]
+            if later != "teacher" or not kept:
                 shutil.rmtree(path)
+                continue
+            for child in path.iterdir():
+                if child not in kept:
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
 
     def complete(self, name: str, cfg: RunConfig, summary: dict[str, Any]) -> None:
         """Write the stage's manifest, last, atomically."""

@@ -106,10 +106,11 @@ def test_compare_writes_the_table_and_reuses_complete_runs(
         "ft-seed0",
         "qcrd-seed0",
         "shared",
+        "teacher_cache.sqlite",
     ]
-    # The teacher cache stays in shared/; members hold copies of the complete stages only.
-    assert (comparison.root / "shared" / "teacher" / "cache.sqlite").is_file()
-    assert not (comparison.root / "qcrd-seed0" / "teacher" / "cache.sqlite").exists()
+    # One teacher cache beside the runs; members hold copies of the complete stages only.
+    assert (comparison.root / "teacher_cache.sqlite").is_file()
+    assert not list(comparison.root.glob("*/teacher/cache.sqlite"))
     assert not (comparison.root / "ft-seed0" / "teacher").exists()
 
     before = {m: _files(comparison.root / m) for m in ("ft-seed0", "dss-seed0", "qcrd-seed0")}

@@ -194,3 +194,36 @@ def test_only_the_main_process_writes_the_manifest(
     monkeypatch.setenv("RANK", "0")
     pipeline.run_stages(cfg, ["train"])
     assert RunDir(Path(cfg.run_dir)).manifest("train") is not None
+
+
+def test_reset_keeps_the_teacher_cache(tmp_path: Path) -> None:
+    """--force must never throw away teacher responses that were paid for."""
+    cfg = _cfg(tmp_path)
+    run = RunDir.create(cfg)
+    for stage in STAGES:
+        run.complete(stage, cfg, {})
+    teacher = run.root / "teacher"
+    for name in ("cache.sqlite", "cache.sqlite-wal", "samples.jsonl"):
+        (teacher / name).write_text(name)
+    run.reset("data")
+    assert sorted(p.name for p in teacher.iterdir()) == ["cache.sqlite", "cache.sqlite-wal"]
+    assert run.manifest("teacher") is None
+    assert not (run.root / "data").exists()
+
+
+def test_a_stage_with_failures_is_not_marked_complete(
+    tmp_path: Path, fake_runners: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A teacher stage whose summary says complete=False raises, and the next run retries it."""
+    cfg = _cfg(tmp_path, "train.method=dss")
+
+    def partial(cfg: RunConfig, run: RunDir, out: Path) -> dict[str, Any]:
+        return {"complete": False, "failed": 2, "failed_by_reason": {"http_503": 2}}
+
+    monkeypatch.setitem(pipeline.RUNNERS, "teacher", partial)
+    with pytest.raises(pipeline.IncompleteStage, match="2 request"):
+        pipeline.run_stages(cfg)
+    run = RunDir(Path(cfg.run_dir))
+    assert run.manifest("data") is not None
+    assert run.manifest("teacher") is None
+    assert "filter" not in fake_runners

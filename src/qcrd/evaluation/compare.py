@@ -6,8 +6,12 @@ Layout under the configuration's ``run_dir`` (the comparison's root):
 
 - ``shared/``: the data, teacher and filter stages, made once. They depend on the data,
   teacher and filter sections only, which every member shares, so each member's copies of
-  them carry matching fingerprints and are skipped by the pipeline. The teacher's SQLite
-  cache stays in ``shared/teacher/`` and is not copied: the members never call the teacher.
+  them carry matching fingerprints and are skipped by the pipeline.
+- ``teacher_cache.sqlite``: the teacher's request cache, shared by ``shared/`` and every
+  member (``teacher.cache_path``, unless the configuration names one already; the path is not
+  part of any stage fingerprint). A member's teacher stage redone with ``--force`` therefore
+  asks the teacher for nothing it has answered before, and a reset stage folder loses no
+  cache.
 - ``<method>-seed<seed>/``: one complete run each (``train.method``, ``train.seed`` and
   ``run_dir`` are the only overrides). A complete member is reused, so a comparison builds up
   over several sittings, seed by seed; one made with another configuration is refused.
@@ -35,8 +39,18 @@ log = logging.getLogger(__name__)
 
 SHARED_DIR = "shared"
 OUT_DIR = "comparison"
+CACHE_FILE = "teacher_cache.sqlite"
 SHARED_STAGES = ("data", "teacher", "filter")
 STD_NOTE = "sample standard deviation over seeds (n − 1 denominator); null with one seed"
+
+
+def with_shared_cache(base: RunConfig) -> RunConfig:
+    """``base`` with ``teacher.cache_path`` set to ``<run_dir>/teacher_cache.sqlite`` if unset."""
+    if base.teacher.cache_path is not None:
+        return base
+    tree = base.model_dump(mode="json")
+    tree["teacher"]["cache_path"] = str(Path(base.run_dir) / CACHE_FILE)
+    return build_config(tree)
 
 
 def member_name(method: str, seed: int) -> str:
@@ -87,6 +101,8 @@ def seed_member(shared: Path, member: Path, method: str) -> list[str]:
             continue
         if target.exists():
             shutil.rmtree(target)  # an interrupted copy or stage: the shared one replaces it
+        # A cache inside the teacher folder (a shared/ made before the cache was shared) is
+        # not copied: the members never call the teacher.
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("cache.sqlite*"))
         copied.append(stage)
     return copied
@@ -210,6 +226,7 @@ def compare(
     from qcrd.reporting.comparison import write_comparison
 
     check_plan(methods, seeds)
+    base = with_shared_cache(base)
     members = plan_members(base, methods, seeds)
     if run:
         run_members(base, members)

@@ -123,9 +123,7 @@ def run_evaluate_stage(cfg: RunConfig, run_root: Path, out: Path) -> dict[str, A
         description="rationales",
     )
     rows = read_rationales(task, shown, texts, preds)
-    scored = (
-        _judge_scores(cfg, run_root, student, shown, rows, precision, device) if shown else None
-    )
+    scored = _judge_scores(cfg, run_root, student, shown, rows, precision, device)
     write_jsonl(out / "rationales.jsonl", _rationale_rows_json(rows, scored))
     if scored is not None:
         write_jsonl(out / "judge_scores.jsonl", (s.to_json() for s in scored))

@@ -131,6 +131,8 @@ def comparison_blocks(base: RunConfig, result: dict[str, Any], figures: Path) ->
 def write_comparison(base: RunConfig, result: dict[str, Any], out: Path) -> list[Path]:
     """Write ``comparison.md``, ``comparison.html`` and figures; return the paths."""
     figures = out / "figures"
+    for stale in figures.glob("*.png"):  # drawn by an earlier call, maybe no longer true
+        stale.unlink()
     blocks = comparison_blocks(base, result, figures)
     md, page = write_pages(blocks, out, "comparison", f"qcrd comparison on {result['task']}")
     drawn = sorted(figures.glob("*.png")) if figures.is_dir() else []

@@ -15,6 +15,7 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 # Keys of a train/log.jsonl row that are not loss terms.
 NOT_LOSS = frozenset(
@@ -48,6 +49,18 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def _steps_axis(ax: Axes, label: str = "optimizer steps done") -> None:
+    ax.set_xlabel(label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+
+
+def _accuracy_axis(ax: Axes, values: Sequence[float]) -> None:
+    """Percent from 0 (an all-zero curve would otherwise sit mid-axis around 0)."""
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_ylim(0, max(5.0, 1.1 * max(values, default=0.0)))
+
+
 def loss_terms(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The loss terms logged in ``rows``: the usual ones in order, then any other."""
     found: list[str] = []
@@ -74,8 +87,7 @@ def plot_loss_terms(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | Non
         xs = [r["step"] + 1 for r in steps if term in r]
         ax.plot(xs, [r[term] for r in steps if term in r], marker="." if len(xs) < 40 else None)
         ax.set_title(term)
-        ax.set_xlabel("optimizer steps done")
-        ax.grid(alpha=0.3)
+        _steps_axis(ax)
     return _save(fig, path)
 
 
@@ -86,7 +98,8 @@ def plot_valid_accuracy(rows: Sequence[Mapping[str, Any]], path: Path) -> Path |
         return None
     fig = Figure(figsize=(6.5, 3.4))
     ax = fig.add_subplot()
-    ax.plot([r["step"] + 1 for r in evals], [100 * r["valid_accuracy"] for r in evals], marker="o")
+    accs = [100 * r["valid_accuracy"] for r in evals]
+    ax.plot([r["step"] + 1 for r in evals], accs, marker="o")
     best = max(evals, key=lambda r: r["valid_accuracy"])
     ax.plot(
         [best["step"] + 1],
@@ -96,10 +109,9 @@ def plot_valid_accuracy(rows: Sequence[Mapping[str, Any]], path: Path) -> Path |
         linestyle="none",
         label="selected checkpoint",
     )
-    ax.set_xlabel("optimizer steps done")
-    ax.set_ylabel("validation accuracy (%)")
+    _steps_axis(ax)
+    _accuracy_axis(ax, accs)
     ax.legend()
-    ax.grid(alpha=0.3)
     return _save(fig, path)
 
 
@@ -109,9 +121,8 @@ def plot_judge_pretrain(losses: Sequence[float], path: Path) -> Path | None:
     fig = Figure(figsize=(6.5, 3.0))
     ax = fig.add_subplot()
     ax.plot(range(1, len(losses) + 1), losses)
-    ax.set_xlabel("judge pretraining step")
+    _steps_axis(ax, "judge pretraining step")
     ax.set_ylabel("BCE loss")
-    ax.grid(alpha=0.3)
     return _save(fig, path)
 
 
@@ -166,9 +177,12 @@ def plot_method_accuracy(
     means = [100 * summary[m]["mean"] for m in methods]
     errs = [100 * (summary[m]["std"] or 0.0) for m in methods]
     ax.bar(methods, means, yerr=errs, capsize=6, color=[colors[m] for m in methods], alpha=0.7)
+    tops = [mean + err for mean, err in zip(means, errs, strict=True)]
     for i, m in enumerate(methods):
         values = [100 * v for v in per_seed.get(m, [])]
         ax.plot([i] * len(values), values, "o", color="black", markersize=4)
+        tops += values
+    ax.set_ylim(0, max(5.0, 1.1 * max(tops)))
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("mean ± sample std (n−1) over seeds; dots: single seeds")
     ax.grid(axis="y", alpha=0.3)
@@ -201,10 +215,9 @@ def plot_valid_curves(
             alpha=0.8,
         )
         labelled.add(method)
-    ax.set_xlabel("optimizer steps done")
-    ax.set_ylabel("validation accuracy (%)")
+    _steps_axis(ax)
+    _accuracy_axis(ax, [100 * a for c in curves for a in c[3]])
     ax.legend()
-    ax.grid(alpha=0.3)
     return _save(fig, path)
 
 
@@ -225,8 +238,7 @@ def plot_judge_trace(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | No
             label=POOL_LABELS.get(pool, pool),
         )
     ax.set_ylim(0, 1)
-    ax.set_xlabel("optimizer steps done")
+    _steps_axis(ax)
     ax.set_ylabel("mean judge score")
     ax.legend(fontsize="small")
-    ax.grid(alpha=0.3)
     return _save(fig, path)

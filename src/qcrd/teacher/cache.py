@@ -4,7 +4,10 @@ One row per sample: (backend, model, template version, rendered prompt, sampling
 sample index), addressed by :func:`sample_key`, a SHA-256 over exactly the fields that change
 the output. What goes into the hash is the backend's choice (``TeacherBackend.key_fields``);
 for the ``openai`` backend it is the model name, the template, the prompt, temperature,
-top_p, max_tokens and seed. The ``base_url`` and the API key are *not* in it: the key is a
+top_p, max_tokens, seed and stop sequences (``replay``: the rationale file's hash, the example
+id and the seed). Whether K samples came from one ``n=K`` call or K calls is not in it: either
+way sample ``i`` is a draw at the same settings, and a run that switches mode must not pay for
+what it holds. The ``base_url`` and the API key are *not* in it: the key is a
 secret, and the same model moves between URLs (a local server on a fresh port, a gateway in
 front of OpenAI) without its output changing; re-paying for identical samples because a URL
 changed is the worse failure. Serving different weights under one model name is the case

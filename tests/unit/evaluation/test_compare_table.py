@@ -16,6 +16,7 @@ from qcrd.evaluation.compare import (
     seed_member,
     summarize,
     with_run,
+    with_shared_cache,
 )
 from qcrd.rundir import MANIFEST, RunDir, StageMismatch, fingerprint
 
@@ -125,6 +126,16 @@ def test_a_run_made_with_another_configuration_is_refused(base: RunConfig) -> No
 def test_bad_plans_are_rejected(methods: list[str], seeds: list[int], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         check_plan(methods, seeds)
+
+
+def test_members_share_one_teacher_cache_unless_one_is_configured(tmp_path: Path) -> None:
+    base = load_config(None, [f"run_dir={tmp_path}"])
+    assert with_shared_cache(base).teacher.cache_path == str(tmp_path / "teacher_cache.sqlite")
+    mine = load_config(None, [f"run_dir={tmp_path}", "teacher.cache_path=/elsewhere.sqlite"])
+    assert with_shared_cache(mine) is mine
+    # Not part of a fingerprint: stages made before the cache was shared stay valid.
+    for stage in ("data", "teacher", "filter", "train"):
+        assert fingerprint(with_shared_cache(base), stage) == fingerprint(base, stage)
 
 
 def test_members_share_the_data_teacher_and_filter_fingerprints(tmp_path: Path) -> None:
