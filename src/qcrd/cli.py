@@ -200,13 +200,14 @@ def compare(
         console.print(f"[red]error:[/red] --seeds must be integers, got {seeds!r}")
         raise typer.Exit(2) from None
     from qcrd.evaluation.compare import compare as run_comparison
+    from qcrd.pipeline import IncompleteStage
 
     try:
         result = run_comparison(cfg, method_list, seed_list, run=not no_run)
     except ConfigError as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
-    except (StageMismatch, FileNotFoundError, ValueError) as err:
+    except (StageMismatch, IncompleteStage, FileNotFoundError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(1) from None
     from qcrd.reporting.report import mean_std

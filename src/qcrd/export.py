@@ -377,8 +377,8 @@ def push_export(
         except Exception as err:  # httpx, requests and huggingface_hub each raise their own
             raise ExportError(
                 f"could not push {folder} to the Hub {kind} repo {target!r}: "
-                f"{type(err).__name__}: {err}. The export in {out} is complete; retry when "
-                "online and logged in (`hf auth login` or $HF_TOKEN)."
+                f"{type(err).__name__}: {str(err).rstrip('.')}. The export in {out} is "
+                "complete; retry when online and logged in (`hf auth login` or $HF_TOKEN)."
             ) from err
         urls.append(str(getattr(info, "commit_url", target)))
     return urls

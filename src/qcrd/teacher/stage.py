@@ -35,6 +35,7 @@ from qcrd.progress import progress_bar
 from qcrd.teacher.backend import Response, SampleRequest, SamplingParams, TeacherBackend
 from qcrd.teacher.cache import CachedSample, Slot, TeacherCache, prompt_sha, sample_key
 from qcrd.teacher.prompts import PromptTemplate, load_template
+from qcrd.teacher.replay_backend import SHORT_REASON
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +337,9 @@ def run_teacher_stage(
         else 0.0,
         "n_mode": described.get("n_mode"),
         "backend_info": described,
-        "complete": not failed,
+        # A replay file with fewer rationales than K will never have more: reported, but not
+        # a failure that a rerun could fix.
+        "complete": not any(reason != SHORT_REASON for reason in failed),
         "wall_s": round(time.monotonic() - started, 3),
     }
     usage = {
