@@ -34,6 +34,7 @@ from qcrd.config import RunConfig, dump_config
 from qcrd.data.records import read_examples, read_jsonl, write_jsonl
 from qcrd.evaluation.trace import NEGATIVES_FILE, read_student_negatives
 from qcrd.models.student import resolve_family
+from qcrd.rundir import RunDir, StageMismatch
 from qcrd.tasks.base import EXPLAIN_PREFIX, PREDICT_PREFIX
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ SOURCE_FOLDERS = {
 }
 # Phrases in a SOURCE.md that mean its data must not be published.
 _RESTRICTED = re.compile(r"do not republish|research[- ]only|not be redistributed", re.IGNORECASE)
+
+
+Provenance = list[tuple[str, str]]
+"""(data folder name, its SOURCE.md text) per folder the run read."""
 
 
 class ExportError(RuntimeError):
@@ -64,7 +69,7 @@ def _summary(run_root: Path, stage: str) -> dict[str, Any]:
     return manifest.get("summary", {})
 
 
-def lineage(cfg: RunConfig) -> list[tuple[str, str]]:
+def lineage(cfg: RunConfig) -> Provenance:
     """(where, provenance text) for every data folder the run read that has a ``SOURCE.md``."""
     folders: list[Path] = []
     root = cfg.data.resolved_root()
@@ -75,7 +80,7 @@ def lineage(cfg: RunConfig) -> list[tuple[str, str]]:
             if name:
                 path = Path(name)
                 folders.append((path if path.is_file() else root / path).parent)
-    found = []
+    found: Provenance = []
     for folder in dict.fromkeys(folders):
         source = folder / "SOURCE.md"
         if source.is_file():
@@ -83,12 +88,12 @@ def lineage(cfg: RunConfig) -> list[tuple[str, str]]:
     return found
 
 
-def restricted(notes: list[tuple[str, str]]) -> list[str]:
+def restricted(notes: Provenance) -> list[str]:
     """The folders whose provenance says their data must not be republished."""
     return [where for where, text in notes if _RESTRICTED.search(text)]
 
 
-def _lineage_lines(cfg: RunConfig, notes: list[tuple[str, str]]) -> list[str]:
+def _lineage_lines(cfg: RunConfig, notes: Provenance) -> list[str]:
     hub = f" (`{cfg.data.hub_name or 'the task default'}`)" if cfg.data.source == "hub" else ""
     lines = [f"Task `{cfg.data.task}`, data source `{cfg.data.source}`{hub}.", ""]
     blocked = restricted(notes)
@@ -128,7 +133,7 @@ def _teacher_lines(cfg: RunConfig, run_root: Path) -> list[str]:
     return lines
 
 
-def model_card(cfg: RunConfig, run_root: Path, notes: list[tuple[str, str]]) -> str:
+def model_card(cfg: RunConfig, run_root: Path, notes: Provenance) -> str:
     """The model's README.md (Hub model card with YAML front matter)."""
     family = resolve_family(cfg.student.name, cfg.student.family)
     auto = "AutoModelForCausalLM" if family == "causal" else "AutoModelForSeq2SeqLM"
@@ -248,7 +253,9 @@ def preference_rows(run_root: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _dataset_card(title: str, what: list[str], cfg: RunConfig, run_root: Path, notes: Any) -> str:
+def _dataset_card(
+    title: str, what: list[str], cfg: RunConfig, run_root: Path, notes: Provenance
+) -> str:
     return "\n".join(
         [
             "---",
@@ -269,7 +276,7 @@ def _dataset_card(title: str, what: list[str], cfg: RunConfig, run_root: Path, n
     )
 
 
-def _write_datasets(cfg: RunConfig, run_root: Path, out: Path, notes: Any) -> dict[str, int]:
+def _write_datasets(cfg: RunConfig, run_root: Path, out: Path, notes: Provenance) -> dict[str, int]:
     if not (run_root / "filter" / "train.jsonl").is_file():
         log.info("export: no filter stage output (method %s): no data sets", cfg.train.method)
         return {}
@@ -311,10 +318,19 @@ def export_run(cfg: RunConfig, out: Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: the run has no trained student.
+        ExportError: it was trained with another configuration than ``cfg``.
     """
     run_root = Path(cfg.run_dir)
     best = run_root / "train" / "best"
-    if not (best / "config.json").is_file():
+    # The card describes cfg: it must be the configuration the student was trained with.
+    try:
+        trained = RunDir(run_root).is_complete("train", cfg)
+    except StageMismatch:
+        raise ExportError(
+            f"{run_root} was trained with another configuration than the one given; export "
+            f"it with the one it saved: qcrd export -c {run_root / 'config.yaml'} --out ..."
+        ) from None
+    if not trained or not (best / "config.json").is_file():
         raise FileNotFoundError(f"no trained student in {best}: run the train stage first")
     for part in ("model", "rationales", "preferences", "export.json"):
         target = out / part

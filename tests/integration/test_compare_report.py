@@ -197,20 +197,30 @@ def test_rationale_metrics_of_a_real_run(comparison: Comparison) -> None:
 
 @pytest.fixture(scope="session")
 def exported(comparison: Comparison, data_root: Path) -> Path:
+    """The qcrd member exported with the configuration it saved, as a user would."""
     out = comparison.root.parent / "export"
+    saved = comparison.root / "qcrd-seed0" / "config.yaml"
+    result = qcrd("export", "-c", str(saved), "--out", str(out), data_root=data_root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+def test_export_refuses_a_configuration_the_run_was_not_trained_with(
+    comparison: Comparison, data_root: Path, tmp_path: Path
+) -> None:
+    run = comparison.root / "qcrd-seed0"
     result = qcrd(
         "export",
         "-c",
         str(TINY),
-        f"run_dir={comparison.root / 'qcrd-seed0'}",
-        *OVERRIDES,
-        "train.method=qcrd",
+        f"run_dir={run}",
         "--out",
-        str(out),
+        str(tmp_path / "x"),
         data_root=data_root,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out
+    assert result.returncode == 1
+    assert f"qcrd export -c {run / 'config.yaml'}" in " ".join(result.stdout.split())
+    assert not (tmp_path / "x").exists()
 
 
 def test_exported_model_reloads_with_plain_transformers(

@@ -118,9 +118,10 @@ class Member:
     def root(self) -> Path:
         return Path(self.cfg.run_dir)
 
-    def complete(self) -> bool:
-        """Evaluated with this configuration (raises StageMismatch if with another)."""
-        return RunDir(self.root).is_complete("evaluate", self.cfg)
+    def done(self, stage: str = STAGES[-1]) -> bool:
+        """``stage`` (default: the last, report) complete with this configuration; raises
+        StageMismatch if complete with another."""
+        return RunDir(self.root).is_complete(stage, self.cfg)
 
 
 def plan_members(base: RunConfig, methods: Sequence[str], seeds: Sequence[int]) -> list[Member]:
@@ -135,7 +136,7 @@ def run_members(base: RunConfig, members: Sequence[Member]) -> None:
     """Run every member that is not complete (complete ones are reused untouched)."""
     from qcrd.pipeline import run_stages
 
-    todo = [m for m in members if not m.complete()]
+    todo = [m for m in members if not m.done()]
     log.info("comparison: %d of %d runs to do", len(todo), len(members))
     if not todo:
         return
@@ -194,7 +195,7 @@ def collect(base: RunConfig, members: Sequence[Member]) -> dict[str, Any]:
     """The comparison's content: a row per complete member, missing ones, per-method stats."""
     rows, missing = [], []
     for member in members:
-        if member.complete():
+        if member.done("evaluate"):  # its numbers exist, whether or not its report does
             metrics = json.loads((member.root / "evaluate" / "metrics.json").read_text())
             rows.append(run_row(member, metrics))
         else:

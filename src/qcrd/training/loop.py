@@ -47,7 +47,7 @@ from qcrd.training.checkpoint import (
 from qcrd.training.items import TrainItem, build_items
 from qcrd.training.precision import autocast, resolve_precision
 from qcrd.training.schedule import micro_batches, total_optimizer_steps
-from qcrd.training.steps import StepResult, baseline_step, qcrd_step
+from qcrd.training.steps import baseline_step, qcrd_step
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,23 @@ def _mean_over_processes(
 
 
 def _validate(
-    student: Student, task: Task, valid: list[Example], cfg: RunConfig, precision: str,
-    rank: int, world: int,
+    student: Student,
+    task: Task,
+    valid: list[Example],
+    cfg: RunConfig,
+    precision: str,
+    rank: int,
+    world: int,
 ) -> float:
     shard = valid[rank::world]
     preds = predict(
-        student, task, shard, batch_size=cfg.eval.batch_size,
-        max_new_tokens=cfg.eval.max_new_tokens, precision=precision, description="validate",
+        student,
+        task,
+        shard,
+        batch_size=cfg.eval.batch_size,
+        max_new_tokens=cfg.eval.max_new_tokens,
+        precision=precision,
+        description="validate",
     )
     correct = torch.tensor([sum(p.correct for p in preds), len(preds)], dtype=torch.float64)
     if world > 1:
@@ -102,8 +112,15 @@ def _validate(
 
 
 def _sample_negatives(
-    student: Student, items: list[TrainItem], schedule: list[list[int]], plan: range,
-    buffer: NegativeBuffer, cfg: RunConfig, precision: str, rank: int, world: int,
+    student: Student,
+    items: list[TrainItem],
+    schedule: list[list[int]],
+    plan: range,
+    buffer: NegativeBuffer,
+    cfg: RunConfig,
+    precision: str,
+    rank: int,
+    world: int,
 ) -> None:
     """Sample one hot rationale per (micro-batch, example) in the plan with the current student."""
     jobs = [(m, items[i]) for m in plan for i in schedule[m][rank::world]]
@@ -208,22 +225,41 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
             iteration = step // q.iteration_steps
             t_start = time.perf_counter()
             if sample_own and step % q.iteration_steps == 0:
-                plan = sampling_plan(iteration, q.negative_lag, q.iteration_steps, tc.grad_accum,
-                                     len(schedule), fixed=q.negative_source == "fixed")
-                _sample_negatives(student, items, schedule, plan, buffer, cfg, precision, rank, world)
+                plan = sampling_plan(
+                    iteration,
+                    q.negative_lag,
+                    q.iteration_steps,
+                    tc.grad_accum,
+                    len(schedule),
+                    fixed=q.negative_source == "fixed",
+                )
+                _sample_negatives(
+                    student, items, schedule, plan, buffer, cfg, precision, rank, world
+                )
             t_sampled = time.perf_counter()
             terms: dict[str, float] = {}
             for micro in range(tc.grad_accum):
                 m = step * tc.grad_accum + micro
                 batch = [items[i] for i in schedule[m][rank::world]]
                 with autocast(precision, device):
-                    result: StepResult = (
-                        qcrd_step(student, judge, batch, buffer.take(m), q, iteration,
-                                  select_gen, score_batch_size=tc.batch_size * 2)
-                        if tc.method == "qcrd" else baseline_step(student, batch, tc)
+                    # The step runs its own backward, term by term (see training/steps.py).
+                    scale = 1.0 / tc.grad_accum
+                    step_terms = (
+                        qcrd_step(
+                            student,
+                            judge,
+                            batch,
+                            buffer.take(m),
+                            q,
+                            iteration,
+                            select_gen,
+                            score_batch_size=tc.batch_size * 2,
+                            scale=scale,
+                        )
+                        if tc.method == "qcrd"
+                        else baseline_step(student, batch, tc, scale)
                     )
-                (result.loss / tc.grad_accum).backward()
-                for k, v in result.terms.items():
+                for k, v in step_terms.items():
                     terms[k] = terms.get(k, 0.0) + v / tc.grad_accum
             if world > 1:
                 terms = _mean_over_processes(terms, world, device)
@@ -239,10 +275,15 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
                 judge_opt.step()
                 judge_opt.zero_grad(set_to_none=True)
             # Wall time split, so a user (and benchmarks/) sees what negatives cost.
-            row = {"step": step, "iteration": iteration, "lr": scheduler.get_last_lr()[0],
-                   "grad_norm": float(grad_norm), **terms,
-                   "sample_seconds": t_sampled - t_start,
-                   "step_seconds": time.perf_counter() - t_sampled}
+            row = {
+                "step": step,
+                "iteration": iteration,
+                "lr": scheduler.get_last_lr()[0],
+                "grad_norm": float(grad_norm),
+                **terms,
+                "sample_seconds": t_sampled - t_start,
+                "step_seconds": time.perf_counter() - t_sampled,
+            }
             done = step + 1
             if done % eval_every == 0 or done == steps:
                 acc = _validate(student, task, valid, cfg, precision, rank, world)
@@ -257,19 +298,45 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
                 log_file.flush()
             bar.update(bar_task, advance=1, status=f"loss {terms.get('loss', 0):.3f}")
             if done % tc.checkpoint_every == 0 or done == steps:
-                _checkpoint(ckpt_dir, rank, world, done, best, student, optimizer, scheduler,
-                            judge, judge_opt, buffer, select_gen)
+                _checkpoint(
+                    ckpt_dir,
+                    rank,
+                    world,
+                    done,
+                    best,
+                    student,
+                    optimizer,
+                    scheduler,
+                    judge,
+                    judge_opt,
+                    buffer,
+                    select_gen,
+                )
     log_file.close()
     if rank == 0 and judge is not None:
         torch.save(judge.state_dict(), out / "judge.pt")
-    return {"steps": steps, "best_valid_accuracy": best, "precision": precision,
-            "processes": world, "train_examples": len(items)}
+    return {
+        "steps": steps,
+        "best_valid_accuracy": best,
+        "precision": precision,
+        "processes": world,
+        "train_examples": len(items),
+    }
 
 
 def _checkpoint(
-    folder: Path, rank: int, world: int, step: int, best: float, student: Student,
-    optimizer: torch.optim.Optimizer, scheduler: Any, judge: Judge | None,
-    judge_opt: torch.optim.Optimizer | None, buffer: NegativeBuffer, select_gen: torch.Generator,
+    folder: Path,
+    rank: int,
+    world: int,
+    step: int,
+    best: float,
+    student: Student,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    judge: Judge | None,
+    judge_opt: torch.optim.Optimizer | None,
+    buffer: NegativeBuffer,
+    select_gen: torch.Generator,
 ) -> None:
     staging = folder.with_name(folder.name + ".staging")
     state = {

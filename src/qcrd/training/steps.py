@@ -10,11 +10,14 @@ Every method shares the label term; they differ in the rationale terms:
 QCRD scores every candidate rationale without gradient first (length-sorted batches) and
 recomputes the NLL with gradient for the selected positive and negative only, so a row with
 five positives costs five cheap forwards and one forward+backward.
+
+Each step function runs its own backward, one loss term at a time: every term is a sum of
+per-row pieces, so backpropagating them one by one (the others detached) gives exactly the
+full loss's gradient while only one forward graph is alive at a time. That keeps peak memory
+at one sequence batch's activations instead of three.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -36,16 +39,11 @@ from qcrd.tasks.base import EXPLAIN_PREFIX, PREDICT_PREFIX
 from qcrd.training.items import TrainItem, single_task_target
 
 
-@dataclass
-class StepResult:
-    loss: Tensor
-    """The scalar to backpropagate."""
-    terms: dict[str, float]
-    """Every loss term's value, for the log."""
-
-
-def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    return (values * mask).sum() / mask.sum().clamp_min(1)
+def _backward(loss: Tensor, scale: float) -> None:
+    """Backpropagate ``scale * loss`` if anything in it is trainable (a batch without, say, a
+    single positive gives a constant)."""
+    if loss.requires_grad:
+        (loss * scale).backward()
 
 
 def label_loss(student: Student, items: list[TrainItem]) -> Tensor:
@@ -53,31 +51,36 @@ def label_loss(student: Student, items: list[TrainItem]) -> Tensor:
     return student.nll(inputs, [it.example.label for it in items]).mean()
 
 
-def baseline_step(student: Student, items: list[TrainItem], cfg: TrainConfig) -> StepResult:
-    """ft, single_task and dss."""
-    if cfg.method == "ft":
-        l_pred = label_loss(student, items)
-        return StepResult(l_pred, {"loss": l_pred.item(), "pred": l_pred.item()})
-    if cfg.method == "single_task":
-        inputs = [PREDICT_PREFIX + it.example.input for it in items]
-        targets = [
-            single_task_target(it.positives[0] if it.positives else None, it.example.label)
-            for it in items
-        ]
-        loss = student.nll(inputs, targets).mean()
-        return StepResult(loss, {"loss": loss.item(), "pred": loss.item()})
+def baseline_step(
+    student: Student, items: list[TrainItem], cfg: TrainConfig, scale: float = 1.0
+) -> dict[str, float]:
+    """ft, single_task and dss: backpropagate ``scale`` times the loss, return its terms."""
+    if cfg.method in ("ft", "single_task"):
+        if cfg.method == "ft":
+            loss = label_loss(student, items)
+        else:
+            inputs = [PREDICT_PREFIX + it.example.input for it in items]
+            targets = [
+                single_task_target(it.positives[0] if it.positives else None, it.example.label)
+                for it in items
+            ]
+            loss = student.nll(inputs, targets).mean()
+        _backward(loss, scale)
+        return {"loss": loss.item(), "pred": loss.item()}
     # dss: rows without a teacher rationale learn the label only.
     l_pred = label_loss(student, items)
+    zero = torch.zeros((), device=l_pred.device)
+    _backward(dss_loss(l_pred, zero, cfg.alpha), scale)
     has = [i for i, it in enumerate(items) if it.positives]
+    l_rat = zero
     if has:
         l_rat = student.nll(
             [EXPLAIN_PREFIX + items[i].example.input for i in has],
             [items[i].positives[0] for i in has],
         ).mean()
-    else:
-        l_rat = torch.zeros((), device=l_pred.device)
-    loss = dss_loss(l_pred, l_rat, cfg.alpha)
-    return StepResult(loss, {"loss": loss.item(), "pred": l_pred.item(), "rationale": l_rat.item()})
+        _backward(dss_loss(zero, l_rat, cfg.alpha), scale)
+    loss = dss_loss(l_pred.detach(), l_rat.detach(), cfg.alpha)
+    return {"loss": loss.item(), "pred": l_pred.item(), "rationale": l_rat.item()}
 
 
 def score_candidates(
@@ -161,10 +164,20 @@ def qcrd_step(
     iteration: int,
     generator: torch.Generator,
     score_batch_size: int,
-) -> StepResult:
-    """The QCRD loss of one micro-batch (MinMax and the other schemes of method.md §2)."""
+    scale: float = 1.0,
+) -> dict[str, float]:
+    """Backpropagate ``scale`` times the QCRD loss of one micro-batch; return its terms.
+
+    L = α1·L_pred + α2·L_cl + α3·L_D (method.md §2), term by term.
+    """
+    a1, a2 = cfg.alpha_pred, cfg.alpha_cl
+    use_judge = cfg.quality_judge and judge is not None
+    a3 = judge_weight(cfg.alpha_judge, cfg.alpha_judge_decay, iteration) if use_judge else 0.0
     l_pred = label_loss(student, items)
     device = l_pred.device
+    zero = torch.zeros((), device=device)
+    _backward(multitask_loss(l_pred, zero, zero, a1, a2, a3), scale)
+
     raw_inputs = [it.example.input for it in items]
     explain = [EXPLAIN_PREFIX + x for x in raw_inputs]
     positives = [list(it.positives) for it in items]
@@ -174,9 +187,8 @@ def qcrd_step(
         else []
         for it in items
     ]
-    use_judge = cfg.quality_judge and judge is not None
-
     if cfg.scheme in ("mean", "wmean"):
+        # The ablation's averaging schemes put gradient through every candidate at once.
         l_cl, l_d = _averaged(
             student,
             judge if use_judge else None,
@@ -187,47 +199,81 @@ def qcrd_step(
             cfg,
             device,
         )
+        _backward(multitask_loss(zero, l_cl, l_d, a1, a2, a3), scale)
     else:
-        pos_nll, pos_mask = score_candidates(
-            student, explain, positives, score_batch_size, cfg.scheme
+        l_cl, l_d = _selected_terms(
+            student,
+            judge if use_judge else None,
+            explain,
+            raw_inputs,
+            positives,
+            negatives,
+            cfg,
+            generator,
+            score_batch_size,
+            scale,
         )
-        neg_nll, neg_mask = score_candidates(
-            student, explain, negatives, score_batch_size, cfg.scheme
-        )
-        pos_idx = select_indices(pos_nll, pos_mask, cfg.scheme, "positive", generator).tolist()
-        neg_idx = select_indices(neg_nll, neg_mask, cfg.scheme, "negative", generator).tolist()
-        chosen_pos = [
-            c[i] if i != NO_CANDIDATE else None for c, i in zip(positives, pos_idx, strict=True)
-        ]
-        chosen_neg = [
-            c[i] if i != NO_CANDIDATE else None for c, i in zip(negatives, neg_idx, strict=True)
-        ]
-        nll_pos, has_pos = _selected_nll(student, explain, chosen_pos, device)
-        nll_neg, has_neg = _selected_nll(student, explain, chosen_neg, device)
-        s_pos = s_neg = None
-        l_d = torch.zeros((), device=device)
-        if use_judge:
-            assert judge is not None
-            logit_pos = _judge_logits(judge, raw_inputs, chosen_pos, device)
-            logit_neg = _judge_logits(judge, raw_inputs, chosen_neg, device)
-            s_pos, s_neg = torch.sigmoid(logit_pos), torch.sigmoid(logit_neg)
-            if has_pos.any() and has_neg.any():
-                l_d = judge_loss(logit_pos[has_pos], logit_neg[has_neg])
-        l_cl = contrastive_loss(
+        _backward(multitask_loss(zero, zero, l_d, a1, a2, a3), scale)
+    loss = multitask_loss(l_pred.detach(), l_cl.detach(), l_d.detach(), a1, a2, a3)
+    return {
+        "loss": loss.item(),
+        "pred": l_pred.item(),
+        "cl": l_cl.item(),
+        "judge": l_d.item(),
+        "alpha_judge": a3,
+    }
+
+
+def _selected_terms(
+    student: Student,
+    judge: Judge | None,
+    explain: list[str],
+    raw_inputs: list[str],
+    positives: list[list[str]],
+    negatives: list[list[str]],
+    cfg: QcrdConfig,
+    generator: torch.Generator,
+    score_batch_size: int,
+    scale: float,
+) -> tuple[Tensor, Tensor]:
+    """MinMax / MaxMin / Sampling: select without gradient, then backpropagate L_cl through
+    the selected positive and negative (one at a time). Returns L_cl and L_D (not yet
+    backpropagated; the caller weights it)."""
+    pos_nll, pos_mask = score_candidates(student, explain, positives, score_batch_size, cfg.scheme)
+    neg_nll, neg_mask = score_candidates(student, explain, negatives, score_batch_size, cfg.scheme)
+    pos_idx = select_indices(pos_nll, pos_mask, cfg.scheme, "positive", generator).tolist()
+    neg_idx = select_indices(neg_nll, neg_mask, cfg.scheme, "negative", generator).tolist()
+    chosen_pos = [
+        c[i] if i != NO_CANDIDATE else None for c, i in zip(positives, pos_idx, strict=True)
+    ]
+    chosen_neg = [
+        c[i] if i != NO_CANDIDATE else None for c, i in zip(negatives, neg_idx, strict=True)
+    ]
+    device = next(student.model.parameters()).device
+    has_pos = torch.tensor([c is not None for c in chosen_pos], device=device)
+    has_neg = torch.tensor([c is not None for c in chosen_neg], device=device)
+    zero = torch.zeros((), device=device)
+    s_pos = s_neg = None
+    l_d = zero
+    if judge is not None:
+        logit_pos = _judge_logits(judge, raw_inputs, chosen_pos, device)
+        logit_neg = _judge_logits(judge, raw_inputs, chosen_neg, device)
+        s_pos, s_neg = torch.sigmoid(logit_pos), torch.sigmoid(logit_neg)
+        if has_pos.any() and has_neg.any():
+            l_d = judge_loss(logit_pos[has_pos], logit_neg[has_neg])
+
+    def l_cl(nll_pos: Tensor, nll_neg: Tensor) -> Tensor:
+        return contrastive_loss(
             nll_pos, s_pos, has_pos, nll_neg, s_neg, has_neg, beta=cfg.beta, delta=cfg.delta
         )
-    a3 = judge_weight(cfg.alpha_judge, cfg.alpha_judge_decay, iteration) if use_judge else 0.0
-    loss = multitask_loss(l_pred, l_cl, l_d, cfg.alpha_pred, cfg.alpha_cl, a3)
-    return StepResult(
-        loss,
-        {
-            "loss": loss.item(),
-            "pred": l_pred.item(),
-            "cl": l_cl.item(),
-            "judge": l_d.item(),
-            "alpha_judge": a3,
-        },
-    )
+
+    no_neg = torch.zeros(len(explain), device=device)
+    nll_pos, _ = _selected_nll(student, explain, chosen_pos, device)
+    _backward(multitask_loss(zero, l_cl(nll_pos, no_neg), zero, 0, cfg.alpha_cl, 0), scale)
+    nll_neg, _ = _selected_nll(student, explain, chosen_neg, device)
+    full = l_cl(nll_pos.detach(), nll_neg)  # its gradient reaches the negatives only
+    _backward(multitask_loss(zero, full, zero, 0, cfg.alpha_cl, 0), scale)
+    return full, l_d
 
 
 def _flatten(inputs: list[str], cands: list[list[str]]) -> tuple[list[str], list[str], Tensor]:
