@@ -213,7 +213,14 @@ class SvampTask:
         return Answer(format_number(evaluate(label.strip())))
 
     def extract_answer(self, text: str, choices: tuple[str, ...] = ()) -> Answer:
-        """The value after the last "answer is" cue, else the number the prose ends on."""
+        """The value after the last "answer is" cue, else the number the prose ends on.
+
+        A text that is nothing but an arithmetic expression (a student that answers its
+        explain prompt with an equation) is read as that expression's value.
+        """
+        whole = _value_answer(text.strip().rstrip("."))
+        if whole.ok:
+            return whole
         tail = after_answer_cue(text)
         if tail is not None:
             cued = _answer_after_cue(tail)

@@ -276,3 +276,13 @@ def test_read_sentence(sentence: str, expected: Answer) -> None:
 )
 def test_prose_reader_never_raises(text: str) -> None:
     assert isinstance(TASK.extract_answer(text), Answer)
+
+
+def test_a_rationale_that_is_only_an_equation_is_read_by_value() -> None:
+    """A barely trained student answers ``explain:`` with its label equation; reading the first
+    number (58) instead of the value (23) would call a consistent student inconsistent."""
+    task = SvampTask()
+    assert task.extract_answer("( 58.0 - 35.0 )").key == task.extract_answer("23").key
+    assert task.extract_answer("( 58.0 - 35.0 ).").key == task.label_answer("( 58.0 - 35.0 )").key
+    # Prose still goes through the prose reader.
+    assert task.extract_answer("He had 58 - 35 = 23 apples left.").key == "23"
