@@ -1,13 +1,16 @@
 """Training speed, measured side by side in one run (absolute times drift on a shared machine).
 
 Prints:
-1. bf16-autocast / fp32 time of a DSS train step on SmolLM2-135M (batch 8), interleaved;
+1. bf16-autocast / fp32 time of a DSS train step on SmolLM2-135M (batch 4), interleaved;
 2. QCRD / DSS train time per example through the real training loop (K = 5 positives, one
    student negative per example sampled at temperature 1.5, the MiniLM judge on), the share
    of QCRD wall time spent sampling negatives, and each method's peak memory.
 
-    .venv/bin/python benchmarks/train_speed.py                 # about 15-25 minutes on 2 cores
-    .venv/bin/python benchmarks/train_speed.py --steps 3 --reps 2   # quicker, noisier
+    .venv/bin/python benchmarks/train_speed.py              # about 20-30 minutes on 2 AVX2 cores
+    .venv/bin/python benchmarks/train_speed.py --steps 3     # quicker, noisier
+
+On CPUs without AMX / AVX-512 BF16, bf16 is emulated and a bf16 step is many times slower than
+fp32: that half dominates the run time there.
 
 Negatives are sampled with lag 0 and one iteration per step, which gives the steady-state cost
 of one sample per consumed example at every step (with lag j the first iteration samples j + 1
@@ -53,14 +56,15 @@ BASE = [
 ]
 
 
-def bf16_vs_fp32(reps: int) -> dict[str, float]:
-    """Interleaved DSS train steps in each precision on the same 8 examples."""
+def bf16_vs_fp32(reps: int, batch: int) -> dict[str, float]:
+    """Interleaved DSS train steps in each precision on the same examples (after a warm-up
+    step of one example in each precision, so one-time kernel set-up is not timed)."""
     from qcrd.config import StudentConfig
     from qcrd.data import load_data
     from qcrd.models.student import load_student
     from qcrd.training.precision import autocast, cpu_has_fast_bf16
 
-    cfg = load_config(None, ["data.max_train=8"])
+    cfg = load_config(None, [f"data.max_train={batch}"])
     data = load_data(cfg.data)
     first = {r.id: r.rationales[0].text for r in data.rationales}
     student = load_student(StudentConfig(name="smollm2-135m"))
@@ -69,18 +73,22 @@ def bf16_vs_fp32(reps: int) -> dict[str, float]:
     y = [e.label for e in data.train]
     xr = ["explain: " + e.input for e in data.train]
     yr = [first[e.id] for e in data.train]
-    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
     cpu = torch.device("cpu")
-    for rep in range(reps + 1):
+
+    def step(precision: str, n: int) -> float:
+        start = time.perf_counter()
+        with autocast(precision, cpu):
+            loss = 0.5 * student.nll(x[:n], y[:n]).mean() + 0.5 * student.nll(xr[:n], yr[:n]).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return time.perf_counter() - start
+
+    step("fp32", 1), step("bf16", 1)
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for _ in range(reps):
         for precision in ("fp32", "bf16"):
-            start = time.perf_counter()
-            with autocast(precision, cpu):
-                loss = 0.5 * student.nll(x, y).mean() + 0.5 * student.nll(xr, yr).mean()
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            if rep > 0:  # the first round warms up allocators and kernels
-                times[precision].append(time.perf_counter() - start)
+            times[precision].append(step(precision, batch))
     fp32, bf16 = statistics.median(times["fp32"]), statistics.median(times["bf16"])
     return {
         "fp32_s": fp32,
@@ -123,15 +131,16 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=int, default=6, help="train steps per run (first is warm-up)"
     )
-    parser.add_argument("--reps", type=int, default=3, help="bf16/fp32 step pairs")
+    parser.add_argument("--reps", type=int, default=2, help="bf16/fp32 step pairs")
+    parser.add_argument("--bf16-batch", type=int, default=4, help="examples in a bf16/fp32 step")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "RUN_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         one_run(args.child[0], args.steps, args.child[1])
         return
 
-    print("== bf16 autocast vs fp32, DSS step, SmolLM2-135M, batch 8")
-    p = bf16_vs_fp32(args.reps)
+    print(f"== bf16 autocast vs fp32, DSS step, SmolLM2-135M, batch {args.bf16_batch}")
+    p = bf16_vs_fp32(args.reps, args.bf16_batch)
     print(
         f"fp32 {p['fp32_s']:.2f} s  bf16 {p['bf16_s']:.2f} s  speed-up {p['speedup']:.2f}x  "
         f"(CPU with AMX/AVX512-BF16: {p['cpu_has_fast_bf16']})"
