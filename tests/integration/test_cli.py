@@ -28,7 +28,18 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 TINY = "configs/tiny.yaml"
 QCRD = Path(sys.executable).with_name("qcrd")  # the console script pip installed
 RUN_BUDGET_S = 120.0
-COMMANDS = ("run", "data", "teacher", "filter", "train", "evaluate", "report", "config")
+COMMANDS = (
+    "run",
+    "data",
+    "teacher",
+    "filter",
+    "train",
+    "evaluate",
+    "report",
+    "config",
+    "compare",
+    "export",
+)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@ from typing import Any
 
 import torch
 
+from qcrd.config import EvalConfig
 from qcrd.data.records import Example
 from qcrd.models.student import Student
 from qcrd.progress import progress_bar
 from qcrd.tasks.base import PREDICT_PREFIX, Task
+from qcrd.training.items import label_part
 from qcrd.training.precision import autocast
 
 
@@ -91,21 +93,28 @@ def predict(
     student: Student,
     task: Task,
     examples: list[Example],
+    cfg: EvalConfig,
     *,
-    batch_size: int,
-    max_new_tokens: int,
+    method: str,
     precision: str,
     description: str = "evaluate",
 ) -> list[Prediction]:
-    prompts = [PREDICT_PREFIX + ex.input for ex in examples]
+    """Generate each example's label (``predict:`` prompt) and score it.
+
+    A ``single_task`` student writes its rationale before the label, so it gets room for both
+    and only the part after the label marker is read.
+    """
+    single = method == "single_task"
     outputs = generate_in_batches(
         student,
-        prompts,
-        batch_size=batch_size,
-        max_new_tokens=max_new_tokens,
+        [PREDICT_PREFIX + ex.input for ex in examples],
+        batch_size=cfg.batch_size,
+        max_new_tokens=cfg.max_new_tokens + (cfg.rationale_max_new_tokens if single else 0),
         precision=precision,
         description=description,
     )
+    if single:
+        outputs = [label_part(o) for o in outputs]
     return score_outputs(task, examples, outputs)
 
 

@@ -106,8 +106,8 @@ def run_evaluate_stage(cfg: RunConfig, run_root: Path, out: Path) -> dict[str, A
         student,
         task,
         test,
-        batch_size=cfg.eval.batch_size,
-        max_new_tokens=cfg.eval.max_new_tokens,
+        cfg.eval,
+        method=cfg.train.method,
         precision=precision,
         description="test",
     )

@@ -199,7 +199,7 @@ class CausalStudent:
         rows: list[tuple[list[int], list[int]]] = []
         for x, y in zip(inputs, targets, strict=True):
             tgt: list[int] = self.tokenizer(y, add_special_tokens=False)["input_ids"]
-            tgt = [*tgt[:self.max_target_tokens - 1], eos]
+            tgt = [*tgt[: self.max_target_tokens - 1], eos]
             rows.append((self._prompt_ids(x), tgt))
         width = max(len(p) + len(t) for p, t in rows)
         tgt_width = max(len(t) for _, t in rows)

@@ -100,8 +100,8 @@ def _validate(
         student,
         task,
         shard,
-        batch_size=cfg.eval.batch_size,
-        max_new_tokens=cfg.eval.max_new_tokens,
+        cfg.eval,
+        method=cfg.train.method,
         precision=precision,
         description="validate",
     )
