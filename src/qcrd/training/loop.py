@@ -28,6 +28,14 @@ from transformers import get_linear_schedule_with_warmup
 from qcrd.config import RunConfig
 from qcrd.data.records import Example, read_examples
 from qcrd.evaluation.accuracy import generate_in_batches, predict
+from qcrd.evaluation.judge_scores import PoolText
+from qcrd.evaluation.trace import (
+    JUDGE_TRACE_FILE,
+    NEGATIVES_FILE,
+    judge_probe,
+    record_judge_snapshot,
+    record_student_negatives,
+)
 from qcrd.models.judge import Judge, build_judge
 from qcrd.models.judge_pretrain import pretrain_judge
 from qcrd.models.student import Student, load_student
@@ -121,11 +129,12 @@ def _sample_negatives(
     precision: str,
     rank: int,
     world: int,
-) -> None:
-    """Sample one hot rationale per (micro-batch, example) in the plan with the current student."""
+) -> list[PoolText]:
+    """Sample one hot rationale per (micro-batch, example) in the plan with the current student;
+    returns what was sampled (for the record of negatives and the judge trace)."""
     jobs = [(m, items[i]) for m in plan for i in schedule[m][rank::world]]
     if not jobs:
-        return
+        return []
     q = cfg.train.qcrd
     texts = generate_in_batches(
         student,
@@ -137,9 +146,12 @@ def _sample_negatives(
         seed=cfg.train.seed * 7919 + plan.start,
         description="negatives",
     )
+    sampled = []
     for (m, it), text in zip(jobs, texts, strict=True):
         if text:
             buffer.put(m, {it.example.id: text})
+            sampled.append(PoolText("student_negative", it.example.id, it.example.input, text))
+    return sampled
 
 
 def _judge_pairs(items: list[TrainItem]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -186,6 +198,8 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
     sample_own = tc.method == "qcrd" and q.negatives and q.negative_source != "teacher"
     buffer = NegativeBuffer()
     select_gen = torch.Generator().manual_seed(tc.seed)
+    probe = judge_probe(items, seed=tc.seed) if judge is not None else []
+    recent: list[PoolText] = []  # the latest student negatives, for the judge trace
 
     # --- resume or start -----------------------------------------------------------------
     start, best, judge_pretrain_losses = 0, -1.0, []
@@ -233,9 +247,13 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
                     len(schedule),
                     fixed=q.negative_source == "fixed",
                 )
-                _sample_negatives(
+                recent = _sample_negatives(
                     student, items, schedule, plan, buffer, cfg, precision, rank, world
                 )
+                if rank == 0 and recent:
+                    record_student_negatives(
+                        out / NEGATIVES_FILE, step, {t.id: t.text for t in recent}
+                    )
             t_sampled = time.perf_counter()
             terms: dict[str, float] = {}
             for micro in range(tc.grad_accum):
@@ -293,6 +311,9 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
                     if rank == 0:
                         save_model(student, out / "best")
                     row["best"] = True
+                if rank == 0 and judge is not None:
+                    # Judge scores over training (the paper's Fig. 6, as it develops).
+                    record_judge_snapshot(out / JUDGE_TRACE_FILE, judge, probe, done, recent)
             if rank == 0:
                 log_file.write(json.dumps(row) + "\n")
                 log_file.flush()
