@@ -137,6 +137,7 @@ def test_every_figure_is_drawn(comparison: Comparison) -> None:
             "funnel",
             "judge_densities",
             "judge_pretrain",
+            "judge_trace",
             "loss_terms",
             "valid_accuracy",
         },
@@ -269,7 +270,8 @@ def test_export_cards_and_data_sets(exported: Path) -> None:
     pairs = list(read_jsonl(exported / "preferences" / "data.jsonl"))
     assert pairs and all(p["prompt"].startswith("explain: ") for p in pairs)
     assert all(p["chosen"] != p["rejected"] for p in pairs)
-    assert {p["rejected_source"] for p in pairs} == {"teacher"}  # the loop records none yet
+    # The loop records its hot samples, so student negatives join the teacher ones.
+    assert {p["rejected_source"] for p in pairs} == {"teacher", "student"}
     # The rationale data set is the documented import schema: it loads back as it is.
     spec = JsonlSource(
         train=str(exported / "rationales" / "data.jsonl"),
