@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -124,6 +125,47 @@ def one_run(method: str, steps: int, run_dir: str) -> None:
     )
 
 
+def methods_side_by_side(steps: int) -> None:
+    """DSS then QCRD through the real loop in child processes; per-example time from the logs."""
+    results: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in ("dss", "qcrd"):
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--steps",
+                    str(steps),
+                    "--child",
+                    method,
+                    f"{tmp}/{method}",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "QCRD_PROGRESS": "0"},
+            )
+            results[method] = json.loads(out.stdout.strip().splitlines()[-1])
+    per_example: dict[str, dict[str, float]] = {}
+    for method, r in results.items():
+        per_example[method] = {}
+        for clock, step_key, sample_key in (
+            ("wall", "step_seconds", "sample_seconds"),
+            ("cpu", "step_cpu", "sample_cpu"),
+        ):
+            total = [a + b for a, b in zip(r[step_key], r[sample_key], strict=True)]
+            per_example[method][clock] = statistics.mean(total) / 8
+            share = sum(r[sample_key]) / sum(total)
+            print(
+                f"{method:5s} {clock:4s} {per_example[method][clock]:.2f} s/example  "
+                f"sampling share {100 * share:.1f}%"
+            )
+        print(f"{method:5s} peak RSS {r['peak_rss_gb']:.2f} GB")
+    for clock in ("wall", "cpu"):
+        ratio = per_example["qcrd"][clock] / per_example["dss"][clock]
+        print(f"QCRD / DSS time per example ({clock}): {ratio:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -133,49 +175,22 @@ def main() -> None:
     )
     parser.add_argument("--reps", type=int, default=2, help="bf16/fp32 step pairs")
     parser.add_argument("--bf16-batch", type=int, default=4, help="examples in a bf16/fp32 step")
+    parser.add_argument("--only", choices=("all", "bf16", "methods"), default="all")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "RUN_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         one_run(args.child[0], args.steps, args.child[1])
         return
-
-    print(f"== bf16 autocast vs fp32, DSS step, SmolLM2-135M, batch {args.bf16_batch}")
-    p = bf16_vs_fp32(args.reps, args.bf16_batch)
-    print(
-        f"fp32 {p['fp32_s']:.2f} s  bf16 {p['bf16_s']:.2f} s  speed-up {p['speedup']:.2f}x  "
-        f"(CPU with AMX/AVX512-BF16: {p['cpu_has_fast_bf16']})"
-    )
-
-    print("== QCRD vs DSS per training example (real loop, K=5, 1 student negative, judge on)")
-    results: dict[str, dict[str, list[float]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for method in ("dss", "qcrd"):
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--steps",
-                    str(args.steps),
-                    "--child",
-                    method,
-                    f"{tmp}/{method}",
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-                env={"QCRD_PROGRESS": "0", **dict(__import__("os").environ)},
-            )
-            results[method] = json.loads(out.stdout.strip().splitlines()[-1])
-    per_example = {}
-    for method, r in results.items():
-        total = [a + b for a, b in zip(r["step_seconds"], r["sample_seconds"], strict=True)]
-        per_example[method] = statistics.mean(total) / 8
-        share = sum(r["sample_seconds"]) / sum(total)
+    if args.only in ("all", "methods"):
+        print("== QCRD vs DSS per training example (real loop, K=5, 1 student negative, judge on)")
+        methods_side_by_side(args.steps)
+    if args.only in ("all", "bf16"):
+        print(f"== bf16 autocast vs fp32, DSS step, SmolLM2-135M, batch {args.bf16_batch}")
+        p = bf16_vs_fp32(args.reps, args.bf16_batch)
         print(
-            f"{method:5s} {per_example[method]:.2f} s/example  sampling share {100 * share:.1f}%  "
-            f"peak RSS {r['peak_rss_gb']:.2f} GB"
+            f"fp32 {p['fp32_s']:.2f} s  bf16 {p['bf16_s']:.2f} s  speed-up {p['speedup']:.2f}x  "
+            f"(CPU with AMX/AVX512-BF16: {p['cpu_has_fast_bf16']})"
         )
-    print(f"QCRD / DSS time per example: {per_example['qcrd'] / per_example['dss']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ ARGS = (
     "train.qcrd.negative_lag=1",
 )
 # Wall-clock measurements differ between any two runs; everything else must not.
-TIMINGS = ("sample_seconds", "step_seconds")
+TIMINGS = ("sample_seconds", "step_seconds", "sample_cpu_seconds", "step_cpu_seconds")
 
 pytestmark = pytest.mark.slow
 

@@ -237,7 +237,7 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
         bar_task = bar.add_task(f"train {tc.method}", total=steps, completed=start, status="")
         for step in range(start, steps):
             iteration = step // q.iteration_steps
-            t_start = time.perf_counter()
+            t_start, c_start = time.perf_counter(), time.process_time()
             if sample_own and step % q.iteration_steps == 0:
                 plan = sampling_plan(
                     iteration,
@@ -254,7 +254,7 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
                     record_student_negatives(
                         out / NEGATIVES_FILE, step, {t.id: t.text for t in recent}
                     )
-            t_sampled = time.perf_counter()
+            t_sampled, c_sampled = time.perf_counter(), time.process_time()
             terms: dict[str, float] = {}
             for micro in range(tc.grad_accum):
                 m = step * tc.grad_accum + micro
@@ -301,6 +301,9 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
                 **terms,
                 "sample_seconds": t_sampled - t_start,
                 "step_seconds": time.perf_counter() - t_sampled,
+                # CPU time is far steadier than wall time on a shared machine.
+                "sample_cpu_seconds": c_sampled - c_start,
+                "step_cpu_seconds": time.process_time() - c_sampled,
             }
             done = step + 1
             if done % eval_every == 0 or done == steps:
