@@ -119,6 +119,8 @@ def one_run(method: str, steps: int, run_dir: str) -> None:
             {
                 "step_seconds": [r["step_seconds"] for r in rows],
                 "sample_seconds": [r["sample_seconds"] for r in rows],
+                "step_cpu": [r["step_cpu_seconds"] for r in rows],
+                "sample_cpu": [r["sample_cpu_seconds"] for r in rows],
                 "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
             }
         )
