@@ -229,8 +229,6 @@ class RunConfig(_Section):
                 "teacher.backend 'replay' needs imported rationales, but data.source 'hub' "
                 "has none: use teacher.backend=openai or teacher.backend=local"
             )
-        if self.filter.keep == "gold" and self.teacher.num_samples < 1:
-            raise ValueError("teacher.num_samples must be at least 1")
         return self
 
 
