@@ -35,6 +35,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from transformers.utils import logging as hf_logging  # noqa: E402
+
 from qcrd.config import load_config  # noqa: E402
 from qcrd.pipeline import run_stages  # noqa: E402
 
@@ -180,6 +182,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("all", "bf16", "methods"), default="all")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "RUN_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    hf_logging.disable_progress_bar()
     if args.child:
         one_run(args.child[0], args.steps, args.child[1])
         return
