@@ -130,6 +130,20 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                     raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
 
 
+def read_log_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of an append-only JSON-lines log: a missing file gives none, and a last line cut
+    short by a kill ends the list (everything before it is intact)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
 def read_examples(path: Path) -> list[Example]:
     return [Example.from_json(r) for r in read_jsonl(path)]
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from qcrd.data.records import read_log_rows
 from qcrd.evaluation.judge_scores import PoolText
 from qcrd.models.judge import Judge
 from qcrd.training.items import TrainItem
@@ -38,18 +39,6 @@ def _append(path: Path, rows: Sequence[dict[str, Any]]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line cut short by a kill
-    return rows
-
-
 def record_student_negatives(path: Path, step: int, negatives: Mapping[str, str]) -> None:
     """Append one row per (example id, sampled text); empty texts are skipped."""
     _append(path, [{"step": step, "id": k, "text": t} for k, t in negatives.items() if t])
@@ -58,7 +47,7 @@ def record_student_negatives(path: Path, step: int, negatives: Mapping[str, str]
 def read_student_negatives(path: Path) -> dict[str, list[str]]:
     """Distinct student negatives per example id, in the order they were first sampled."""
     last: dict[tuple[int, str], str] = {}
-    for row in _rows(path):
+    for row in read_log_rows(path):
         last[(int(row["step"]), str(row["id"]))] = str(row["text"])
     out: dict[str, list[str]] = {}
     for (_, key), text in sorted(last.items()):
@@ -110,5 +99,5 @@ def record_judge_snapshot(
 
 def read_judge_trace(path: Path) -> list[dict[str, Any]]:
     """The snapshots by step, the last one of each step."""
-    by_step = {int(r["step"]): r for r in _rows(path)}
+    by_step = {int(r["step"]): r for r in read_log_rows(path)}
     return [by_step[s] for s in sorted(by_step)]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from qcrd.config import RunConfig
+from qcrd.data.records import read_log_rows
 from qcrd.reporting import plots
 from qcrd.reporting.document import (
     Block,
@@ -51,17 +52,7 @@ def stage_summary(run_root: Path, stage: str) -> dict[str, Any]:
     return manifest["summary"] if manifest else {}
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """A JSON-lines file's rows; a missing file, or a last line cut short by a kill, ends it."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return rows
+read_rows = read_log_rows
 
 
 # --- formatting ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from accelerate.utils import set_seed
 from transformers import get_linear_schedule_with_warmup
 
 from qcrd.config import RunConfig
-from qcrd.data.records import Example, read_examples
+from qcrd.data.records import Example, read_examples, read_log_rows
 from qcrd.evaluation.accuracy import generate_in_batches, predict
 from qcrd.evaluation.judge_scores import PoolText
 from qcrd.evaluation.trace import (
@@ -224,7 +224,7 @@ def train(cfg: RunConfig, run: RunDir) -> dict[str, Any]:
             judge, pos, neg, cfg.judge, seed=tc.seed, bf16=precision == "bf16"
         )
     log_path = out / "log.jsonl"
-    kept = [r for r in _read_log(log_path) if r.get("step", 0) < start] if start else []
+    kept = [r for r in read_log_rows(log_path) if r.get("step", 0) < start] if start else []
     # One writer: a second process opening the log with "w" would truncate rank 0's lines.
     log_file = log_path.open("w") if rank == 0 else open(os.devnull, "w")  # noqa: SIM115
     for row in kept:
@@ -382,15 +382,3 @@ def _checkpoint(
         commit_checkpoint(staging, folder)
     if world > 1:
         dist.barrier()
-
-
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line cut short by a kill: everything after it is gone too
-    return rows
