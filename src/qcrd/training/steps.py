@@ -19,6 +19,8 @@ at one sequence batch's activations instead of three.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -37,6 +39,18 @@ from qcrd.models.judge import Judge
 from qcrd.models.student import Student
 from qcrd.tasks.base import EXPLAIN_PREFIX, PREDICT_PREFIX
 from qcrd.training.items import TrainItem, single_task_target
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One micro-batch's rationale candidates, row-aligned with its items."""
+
+    explain: list[str]
+    """``explain:``-prefixed inputs (what the student reads)."""
+    raw_inputs: list[str]
+    """Unprefixed inputs (what the judge reads)."""
+    positives: list[list[str]]
+    negatives: list[list[str]]
 
 
 def _backward(loss: Tensor, scale: float) -> None:
@@ -179,39 +193,25 @@ def qcrd_step(
     _backward(multitask_loss(l_pred, zero, zero, a1, a2, a3), scale)
 
     raw_inputs = [it.example.input for it in items]
-    explain = [EXPLAIN_PREFIX + x for x in raw_inputs]
-    positives = [list(it.positives) for it in items]
-    negatives = [
-        negatives_for(it, student_negatives.get(it.example.id), cfg.negative_source)
-        if cfg.negatives
-        else []
-        for it in items
-    ]
+    cands = Candidates(
+        explain=[EXPLAIN_PREFIX + x for x in raw_inputs],
+        raw_inputs=raw_inputs,
+        positives=[list(it.positives) for it in items],
+        negatives=[
+            negatives_for(it, student_negatives.get(it.example.id), cfg.negative_source)
+            if cfg.negatives
+            else []
+            for it in items
+        ],
+    )
+    live_judge = judge if use_judge else None
     if cfg.scheme in ("mean", "wmean"):
         # The ablation's averaging schemes put gradient through every candidate at once.
-        l_cl, l_d = _averaged(
-            student,
-            judge if use_judge else None,
-            explain,
-            raw_inputs,
-            positives,
-            negatives,
-            cfg,
-            device,
-        )
+        l_cl, l_d = _averaged(student, live_judge, cands, cfg, device)
         _backward(multitask_loss(zero, l_cl, l_d, a1, a2, a3), scale)
     else:
         l_cl, l_d = _selected_terms(
-            student,
-            judge if use_judge else None,
-            explain,
-            raw_inputs,
-            positives,
-            negatives,
-            cfg,
-            generator,
-            score_batch_size,
-            scale,
+            student, live_judge, cands, cfg, generator, score_batch_size, scale
         )
         _backward(multitask_loss(zero, zero, l_d, a1, a2, a3), scale)
     loss = multitask_loss(l_pred.detach(), l_cl.detach(), l_d.detach(), a1, a2, a3)
@@ -227,10 +227,7 @@ def qcrd_step(
 def _selected_terms(
     student: Student,
     judge: Judge | None,
-    explain: list[str],
-    raw_inputs: list[str],
-    positives: list[list[str]],
-    negatives: list[list[str]],
+    cands: Candidates,
     cfg: QcrdConfig,
     generator: torch.Generator,
     score_batch_size: int,
@@ -239,6 +236,7 @@ def _selected_terms(
     """MinMax / MaxMin / Sampling: select without gradient, then backpropagate L_cl through
     the selected positive and negative (one at a time). Returns L_cl and L_D (not yet
     backpropagated; the caller weights it)."""
+    explain, positives, negatives = cands.explain, cands.positives, cands.negatives
     pos_nll, pos_mask = score_candidates(student, explain, positives, score_batch_size, cfg.scheme)
     neg_nll, neg_mask = score_candidates(student, explain, negatives, score_batch_size, cfg.scheme)
     pos_idx = select_indices(pos_nll, pos_mask, cfg.scheme, "positive", generator).tolist()
@@ -256,8 +254,9 @@ def _selected_terms(
     s_pos = s_neg = None
     l_d = zero
     if judge is not None:
-        logit_pos = _judge_logits(judge, raw_inputs, chosen_pos, device)
-        logit_neg = _judge_logits(judge, raw_inputs, chosen_neg, device)
+        # One judge forward for both sides of every row.
+        logits = _judge_logits(judge, cands.raw_inputs * 2, chosen_pos + chosen_neg, device)
+        logit_pos, logit_neg = logits.split(len(explain))
         s_pos, s_neg = torch.sigmoid(logit_pos), torch.sigmoid(logit_neg)
         if has_pos.any() and has_neg.any():
             l_d = judge_loss(logit_pos[has_pos], logit_neg[has_neg])
@@ -295,22 +294,19 @@ def _unflatten(values: Tensor, mask: Tensor) -> Tensor:
 def _averaged(
     student: Student,
     judge: Judge | None,
-    explain: list[str],
-    raw_inputs: list[str],
-    positives: list[list[str]],
-    negatives: list[list[str]],
+    cands: Candidates,
     cfg: QcrdConfig,
     device: torch.device,
 ) -> tuple[Tensor, Tensor]:
     """Mean / W-mean: every candidate carries gradient (the ablation's costlier schemes)."""
     matrices: list[tuple[Tensor, Tensor]] = []
     logits: list[Tensor | None] = []
-    for cands in (positives, negatives):
-        xs, ys, mask = _flatten(explain, cands)
+    for pool in (cands.positives, cands.negatives):
+        xs, ys, mask = _flatten(cands.explain, pool)
         nll = student.nll(xs, ys).float() if ys else torch.zeros(0, device=device)
         matrices.append((_unflatten(nll, mask), mask.to(device)))
         if judge is not None and ys:
-            rx, _, _ = _flatten(raw_inputs, cands)
+            rx, _, _ = _flatten(cands.raw_inputs, pool)
             logits.append(_unflatten(judge.logits(rx, ys).to(device), mask))
         else:
             logits.append(None)
