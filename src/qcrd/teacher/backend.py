@@ -39,6 +39,16 @@ class SamplingParams:
     def seed_for(self, first_index: int) -> int | None:
         return None if self.seed is None else self.seed + first_index
 
+    def key_fields(self) -> dict[str, Any]:
+        """These settings as cache-key fields (every one of them changes the output)."""
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "stop": list(self.stop),
+        }
+
 
 @dataclass(frozen=True)
 class SampleRequest:

@@ -215,11 +215,7 @@ class OpenAIBackend:
             "model": self.cfg.model,
             "template": template_ref,
             "prompt": request.prompt,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_tokens,
-            "seed": params.seed,
-            "stop": list(params.stop),
+            **params.key_fields(),
         }
 
     def estimate_prompt_tokens(self, prompt: str) -> int:
